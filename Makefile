@@ -1,0 +1,49 @@
+# infermeter — run `make help` for the targets.
+SHELL := /bin/bash
+GO ?= go
+BIN := bin/infermeter
+FUZZTIME ?= 10m
+SMOKETIME ?= 5s
+STATICCHECK := honnef.co/go/tools/cmd/staticcheck@2025.1.1
+
+.PHONY: help build run test test-short demo bench lint fuzz fuzz-smoke clean
+
+help: ## list the targets
+	@grep -hE '^[a-z][a-z-]*:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+build: ## build bin/infermeter, bin/simulator and bin/loadgen
+	$(GO) build -o $(BIN) .
+	$(GO) build -o bin/simulator ./examples/simulator
+	$(GO) build -o bin/loadgen ./examples/loadgen
+
+run: ## build and start the sidecar on its embedded defaults (proxy :8080, admin :9090)
+	$(GO) build -o $(BIN) .
+	./$(BIN)
+
+test: ## run every test, with the race detector
+	$(GO) vet ./...
+	$(GO) test -race -shuffle=on -count=1 -timeout 15m ./...
+
+test-short: ## run the tests without the race detector
+	$(GO) test -count=1 ./...
+
+demo: build ## simulator + sidecar + a bounded traffic generator; the dashboard fills offline
+	./examples/demo.sh
+
+bench: ## run the benchmarks and print the figures
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime 1s ./...
+
+lint: ## gofmt, go vet, staticcheck and the one-JSON-import rule
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	$(GO) run $(STATICCHECK) ./...
+	@if git grep -n '"encoding/json"' -- '*.go'; then echo 'use github.com/goccy/go-json, not encoding/json'; exit 1; fi
+
+fuzz: ## run every fuzzer for FUZZTIME each (default 10m)
+	./scripts/fuzz.sh $(FUZZTIME)
+
+fuzz-smoke: ## run every fuzzer briefly (SMOKETIME each, default 5s)
+	./scripts/fuzz.sh $(SMOKETIME)
+
+clean: ## remove build output and the demo data
+	rm -rf bin data demo-data

@@ -1,0 +1,193 @@
+// Package api serves the admin listener: the analytics REST API, health
+// probes and /metrics. Every JSON answer carries "success"; failures carry
+// {"error":{"code","message"}} with a fitting status.
+//
+// Reads come from the meter's in-memory hourly cells (aggregates) and from
+// the store (request logs); nothing here touches the proxy's hot path.
+package api
+
+import (
+	"bytes"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/VictoriaMetrics/metrics"
+	json "github.com/goccy/go-json"
+	"github.com/valyala/fasthttp"
+
+	"github.com/infermeter/infermeter/meter"
+	"github.com/infermeter/infermeter/meter/account"
+	"github.com/infermeter/infermeter/store"
+)
+
+// Options configure the API.
+type Options struct {
+	Accounts *account.Directory
+	Meter    *meter.Meter
+	Store    *store.Store
+	// Metrics are written on /metrics, with the process metrics.
+	Metrics []*metrics.Set
+	// Ready reports whether the process is ready to serve (/readyz).
+	Ready func() bool
+	// Now is the clock; nil is time.Now.
+	Now func() time.Time
+}
+
+// API is the admin HTTP handler. Safe for concurrent use.
+type API struct {
+	opt Options
+	now func() time.Time
+}
+
+// New builds the API.
+func New(opt Options) *API {
+	a := &API{opt: opt, now: opt.Now}
+	if a.now == nil {
+		a.now = time.Now
+	}
+	return a
+}
+
+// Handler routes an admin request.
+func (a *API) Handler(ctx *fasthttp.RequestCtx) {
+	path := string(ctx.Path())
+	method := string(ctx.Method())
+	switch path {
+	case "/healthz":
+		ctx.SetContentType("text/plain; charset=utf-8")
+		ctx.SetBodyString("ok\n")
+		return
+	case "/readyz":
+		ctx.SetContentType("text/plain; charset=utf-8")
+		if a.opt.Ready != nil && !a.opt.Ready() {
+			ctx.SetStatusCode(fasthttp.StatusServiceUnavailable)
+			ctx.SetBodyString("not ready\n")
+			return
+		}
+		ctx.SetBodyString("ready\n")
+		return
+	case "/metrics":
+		ctx.SetContentType("text/plain; version=0.0.4; charset=utf-8")
+		w := ctx.Response.BodyWriter()
+		for _, s := range a.opt.Metrics {
+			s.WritePrometheus(w)
+		}
+		metrics.WriteProcessMetrics(w)
+		return
+	}
+	if !strings.HasPrefix(path, "/api/") {
+		a.fail(ctx, fasthttp.StatusNotFound, "not_found", "no such route: "+path)
+		return
+	}
+	m, ok := a.authenticate(ctx)
+	if !ok {
+		a.fail(ctx, fasthttp.StatusUnauthorized, "unauthorized", "missing or invalid bearer key")
+		return
+	}
+	parts := strings.Split(strings.Trim(path, "/"), "/")
+	switch {
+	case len(parts) == 4 && parts[1] == "organizations" && parts[3] == "usage":
+		if method != fasthttp.MethodGet {
+			a.methodNotAllowed(ctx)
+			return
+		}
+		if !a.orgVisible(ctx, m, parts[2]) {
+			return
+		}
+		a.usage(ctx, m, parts[2])
+	case len(parts) == 3 && parts[1] == "account" && parts[2] == "request-logs":
+		if method != fasthttp.MethodGet {
+			a.methodNotAllowed(ctx)
+			return
+		}
+		a.requestLogs(ctx, m)
+	default:
+		a.fail(ctx, fasthttp.StatusNotFound, "not_found", "no such route: "+path)
+	}
+}
+
+// authenticate finds the member of the bearer key.
+func (a *API) authenticate(ctx *fasthttp.RequestCtx) (*account.Member, bool) {
+	v := ctx.Request.Header.Peek("Authorization")
+	const prefix = "bearer "
+	if len(v) <= len(prefix) || !strings.EqualFold(string(v[:len(prefix)]), prefix) {
+		return nil, false
+	}
+	return a.opt.Accounts.Authenticate(bytes.TrimSpace(v[len(prefix):]))
+}
+
+// orgVisible answers 404 for another org's routes.
+func (a *API) orgVisible(ctx *fasthttp.RequestCtx, m *account.Member, org string) bool {
+	if m.Org != org {
+		a.fail(ctx, fasthttp.StatusNotFound, "not_found", "no such organization: "+org)
+		return false
+	}
+	return true
+}
+
+func (a *API) methodNotAllowed(ctx *fasthttp.RequestCtx) {
+	a.fail(ctx, fasthttp.StatusMethodNotAllowed, "method_not_allowed", "method "+string(ctx.Method())+" is not allowed here")
+}
+
+type errorBody struct {
+	Success bool      `json:"success"`
+	Error   errorInfo `json:"error"`
+}
+
+type errorInfo struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+func (a *API) fail(ctx *fasthttp.RequestCtx, status int, code, msg string) {
+	ctx.SetStatusCode(status)
+	a.writeJSON(ctx, errorBody{Error: errorInfo{Code: code, Message: msg}})
+}
+
+// badParam answers 400 naming the parameter.
+func (a *API) badParam(ctx *fasthttp.RequestCtx, err error) {
+	a.fail(ctx, fasthttp.StatusBadRequest, "invalid_parameter", err.Error())
+}
+
+func (a *API) writeJSON(ctx *fasthttp.RequestCtx, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		ctx.SetStatusCode(fasthttp.StatusInternalServerError)
+		b = []byte(`{"success":false,"error":{"code":"internal","message":"cannot encode the answer"}}`)
+	}
+	ctx.SetContentType("application/json")
+	ctx.SetBody(b)
+}
+
+// USD is an amount of nano-dollars rendered as an exact JSON number of USD.
+type USD int64
+
+// MarshalJSON renders the amount with up to nine decimals, exactly.
+func (u USD) MarshalJSON() ([]byte, error) {
+	return AppendUSD(nil, int64(u)), nil
+}
+
+// AppendUSD appends nano-dollars n as a decimal USD number.
+func AppendUSD(dst []byte, n int64) []byte {
+	if n < 0 {
+		dst = append(dst, '-')
+		n = -n
+	}
+	dst = strconv.AppendInt(dst, n/1e9, 10)
+	frac := n % 1e9
+	if frac == 0 {
+		return dst
+	}
+	var buf [9]byte
+	for i := 8; i >= 0; i-- {
+		buf[i] = byte('0' + frac%10)
+		frac /= 10
+	}
+	end := 9
+	for end > 0 && buf[end-1] == '0' {
+		end--
+	}
+	dst = append(dst, '.')
+	return append(dst, buf[:end]...)
+}

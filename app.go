@@ -1,0 +1,214 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/VictoriaMetrics/metrics"
+	"github.com/valyala/fasthttp"
+
+	"github.com/infermeter/infermeter/api"
+	"github.com/infermeter/infermeter/config"
+	"github.com/infermeter/infermeter/meter"
+	"github.com/infermeter/infermeter/meter/account"
+	"github.com/infermeter/infermeter/meter/pricing"
+	"github.com/infermeter/infermeter/proxy"
+	"github.com/infermeter/infermeter/proxy/estimate"
+	"github.com/infermeter/infermeter/store"
+)
+
+// appOptions are what tests change; the binary uses the zero values.
+type appOptions struct {
+	Logf func(format string, args ...any)
+	// Now is the clock of the proxy, meter and API; nil is time.Now.
+	Now func() time.Time
+}
+
+// app is one running infermeter: the parts and their listeners.
+type app struct {
+	cfg                *config.Config
+	logf               func(string, ...any)
+	store              *store.Store
+	meter              *meter.Meter
+	proxy              *proxy.Proxy
+	api                *api.API
+	proxySrv, adminSrv *fasthttp.Server
+	proxyLn, adminLn   net.Listener
+	ready              atomic.Bool
+	serving            sync.WaitGroup
+	closeOnce          sync.Once
+	closeErr           error
+}
+
+// evictEvery is how often expired request logs are dropped.
+const evictEvery = time.Minute
+
+// newApp builds every part from cfg; nothing listens yet.
+func newApp(cfg *config.Config, opt appOptions) (*app, error) {
+	if opt.Logf == nil {
+		opt.Logf = func(string, ...any) {}
+	}
+	a := &app{cfg: cfg, logf: opt.Logf}
+	catalog, err := pricing.Load(cfg.PricingFile)
+	if err != nil {
+		return nil, err
+	}
+	dir := account.New()
+	for _, o := range cfg.Orgs {
+		dir.PutOrg(account.Org{ID: o.ID, Name: o.Name, Location: o.Location(), MonthlyBudgetNano: config.USDToNano(o.MonthlyBudgetUSD)})
+		for _, m := range o.Members {
+			err := dir.PutMember(account.Member{
+				ID: m.ID, Org: o.ID, Email: m.Email, Department: m.Department, BillingMode: m.BillingMode,
+				Role: m.Role, MonthlyLimitNano: config.USDToNano(m.MonthlyLimitUSD), KeyHash: account.HashKey([]byte(m.APIKey)),
+			})
+			if err != nil {
+				return nil, fmt.Errorf("cannot add member %q of org %q: %w", m.ID, o.ID, err)
+			}
+		}
+	}
+	st, err := store.Open(cfg.DataDir, store.Options{MaxLogs: cfg.MaxLogs, LogRetention: cfg.LogRetention, Now: opt.Now})
+	if err != nil {
+		return nil, err
+	}
+	a.store = st
+	set := metrics.NewSet()
+	var lastEvict time.Time
+	a.meter = meter.New(meter.Options{
+		FlushInterval: cfg.FlushInterval,
+		Location:      dir.Location,
+		Metrics:       set,
+		Logf:          opt.Logf,
+		Flush: func(cells []meter.CellRecord, events []meter.Event) error {
+			if err := st.Apply(cells, events); err != nil {
+				return err
+			}
+			if time.Since(lastEvict) >= evictEvery {
+				lastEvict = time.Now()
+				if n, err := st.EvictExpired(); err != nil {
+					opt.Logf("store: cannot drop expired request logs: %s", err)
+				} else if n > 0 {
+					opt.Logf("store: dropped %d request logs older than %s", n, cfg.LogRetention)
+				}
+			}
+			return nil
+		},
+	})
+	if err := st.LoadCells(a.meter.Load); err != nil {
+		_ = st.Close()
+		return nil, err
+	}
+	a.meter.SeedID(st.NewestID())
+	ups := make([]proxy.UpstreamConfig, 0, len(cfg.Upstreams))
+	for _, u := range cfg.Upstreams {
+		ups = append(ups, proxy.UpstreamConfig{Name: u.Name, Dialect: u.Dialect, BaseURL: u.BaseURL, APIKey: u.APIKey})
+	}
+	a.proxy, err = proxy.New(proxy.Options{
+		Upstreams:       ups,
+		Accounts:        dir,
+		Meter:           a.meter,
+		Catalog:         catalog,
+		Estimator:       estimate.New(),
+		MaxRequestBytes: cfg.MaxRequestBytes,
+		MaxHeaderBytes:  cfg.MaxHeaderBytes,
+		Timeout:         cfg.UpstreamTimeout,
+		ConnectTimeout:  cfg.UpstreamConnectTimeout,
+		Metrics:         set,
+		Now:             opt.Now,
+	})
+	if err != nil {
+		_ = st.Close()
+		return nil, err
+	}
+	a.api = api.New(api.Options{
+		Accounts: dir,
+		Meter:    a.meter,
+		Store:    st,
+		Metrics:  []*metrics.Set{set},
+		Ready:    a.ready.Load,
+		Now:      opt.Now,
+	})
+	if len(cfg.Orgs) == 0 {
+		opt.Logf("infermeter: no orgs or members configured: every proxied request will get 401 (see examples/infermeter.yaml)")
+	}
+	return a, nil
+}
+
+// Start binds both listeners and serves; it returns once both are bound.
+func (a *app) Start() error {
+	var err error
+	a.proxyLn, err = net.Listen("tcp", a.cfg.ProxyListen)
+	if err != nil {
+		return fmt.Errorf("cannot listen on proxy_listen %q: %w", a.cfg.ProxyListen, err)
+	}
+	a.adminLn, err = net.Listen("tcp", a.cfg.AdminListen)
+	if err != nil {
+		_ = a.proxyLn.Close()
+		return fmt.Errorf("cannot listen on admin_listen %q: %w", a.cfg.AdminListen, err)
+	}
+	a.meter.Start()
+	a.proxySrv = a.proxy.Server()
+	a.adminSrv = &fasthttp.Server{
+		Handler:               a.api.Handler,
+		Name:                  "infermeter-admin",
+		NoDefaultServerHeader: true,
+		ReadTimeout:           30 * time.Second,
+		IdleTimeout:           90 * time.Second,
+		CloseOnShutdown:       true,
+	}
+	a.serve(a.proxySrv, a.proxyLn, "proxy")
+	a.serve(a.adminSrv, a.adminLn, "admin")
+	a.ready.Store(true)
+	a.logf("infermeter: proxy on %s, admin on %s, data in %s", a.proxyLn.Addr(), a.adminLn.Addr(), a.cfg.DataDir)
+	return nil
+}
+
+func (a *app) serve(s *fasthttp.Server, ln net.Listener, name string) {
+	a.serving.Add(1)
+	go func() {
+		defer a.serving.Done()
+		if err := s.Serve(ln); err != nil && !errors.Is(err, net.ErrClosed) {
+			a.logf("infermeter: %s listener stopped: %s", name, err)
+		}
+	}()
+}
+
+// Close stops accepting, drains in-flight requests (bounded by
+// shutdown_timeout), flushes every recorded event and closes the store.
+func (a *app) Close() error {
+	a.closeOnce.Do(func() { a.closeErr = a.close() })
+	return a.closeErr
+}
+
+func (a *app) close() error {
+	a.ready.Store(false)
+	var errs []error
+	if a.proxySrv != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), a.cfg.ShutdownTimeout)
+		if err := a.proxySrv.ShutdownWithContext(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("cannot drain the proxy in %s: %w", a.cfg.ShutdownTimeout, err))
+		}
+		cancel()
+	}
+	if a.adminSrv != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_ = a.adminSrv.ShutdownWithContext(ctx)
+		cancel()
+	}
+	a.serving.Wait()
+	if a.meter != nil && a.proxySrv != nil {
+		if err := a.meter.Close(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if a.store != nil {
+		if err := a.store.Close(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,91 @@
+package meter
+
+import (
+	"github.com/infermeter/infermeter/meter/usage"
+)
+
+// Event is one metered request: everything the request log shows and the
+// aggregates sum. The proxy fills it with strings it owns (interned or copied
+// out of the request context) and hands it to Meter.Record.
+type Event struct {
+	// ID is unique and grows with time (see NewID).
+	ID uint64
+	// Time is when the request arrived, unix nanoseconds.
+	Time int64
+
+	Org         string
+	User        string
+	Department  string
+	BillingMode string
+	// Upstream names the configured upstream (the log's connection_id).
+	Upstream string
+	// Model is "{upstream}/{model}".
+	Model string
+	// Tags is the canonical tag set "k=v,k=v" sorted by key, or "".
+	Tags string
+
+	Category  usage.Category
+	Stream    bool
+	Status    int
+	ErrorType usage.ErrorType
+	// ErrorMessage is the provider's (or the proxy's) message, truncated.
+	ErrorMessage string
+
+	Usage usage.Usage
+	// CostNano is the price of Usage in nano-dollars (1e-9 USD).
+	CostNano int64
+	// Priced is false when the catalog had no price for Model.
+	Priced bool
+
+	LatencyMicros int64
+	// TTFTMicros is the time to the first byte of the response body; 0 when
+	// no body byte arrived.
+	TTFTMicros int64
+
+	RequestBytes  int64
+	ResponseBytes int64
+}
+
+// Failed reports whether the request ended in an error.
+func (e *Event) Failed() bool { return e.ErrorType != usage.ErrNone }
+
+// CellKey identifies one hourly aggregate cell.
+type CellKey struct {
+	Org         string
+	User        string
+	Model       string
+	Department  string
+	BillingMode string
+	Tags        string
+	Category    usage.Category
+	// Hour is the start of the hour in the org's timezone, unix seconds.
+	Hour int64
+}
+
+// LatencyBuckets is the number of buckets of a Cell's latency histogram.
+const LatencyBuckets = 24
+
+// Cell holds the sums of every event of one CellKey.
+type Cell struct {
+	Requests       int64
+	Errors         int64
+	Streams        int64
+	Unpriced       int64
+	Estimated      int64
+	InputTokens    int64
+	OutputTokens   int64
+	CachedTokens   int64
+	CacheWrite     int64
+	Reasoning      int64
+	CostNano       int64
+	LatencyMicros  int64
+	TTFTMicros     int64
+	TTFTCount      int64
+	LatencyBuckets [LatencyBuckets]uint32
+}
+
+// CellRecord is a cell with its key, as handed to the store.
+type CellRecord struct {
+	Key  CellKey
+	Cell Cell
+}

@@ -1,0 +1,74 @@
+//go:build !race
+
+package dialect
+
+import (
+	"testing"
+
+	"github.com/infermeter/infermeter/meter/usage"
+)
+
+func TestAllocsExtractBody(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		d    Dialect
+		cat  usage.Category
+	}{
+		{"openai_chat_nonstream_docs_example.json", OpenAI, usage.CategoryChatCompletions},
+		{"openrouter_chat_nonstream.json", OpenAI, usage.CategoryChatCompletions},
+		{"openai_responses_nonstream_cache_write.json", OpenAI, usage.CategoryResponses},
+		{"anthropic_messages_nonstream.json", Anthropic, usage.CategoryChatCompletions},
+		{"gemini_generate_content.json", Gemini, usage.CategoryChatCompletions},
+		{"openai_error_429_insufficient_quota.json", OpenAI, usage.CategoryChatCompletions},
+	} {
+		body := readFixture(t, c.name)
+		var u usage.Usage
+		if n := testing.AllocsPerRun(100, func() { ExtractBody(c.d, c.cat, 200, body, &u) }); n != 0 {
+			t.Errorf("ExtractBody(%s) allocates %.1f times", c.name, n)
+		}
+	}
+}
+
+func TestAllocsStream(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		d    Dialect
+		cat  usage.Category
+	}{
+		{"openai_chat_stream_no_usage.sse", OpenAI, usage.CategoryChatCompletions},
+		{"openrouter_chat_stream_reasoning.sse", OpenAI, usage.CategoryChatCompletions},
+		{"openai_responses_stream_docs_example.sse", OpenAI, usage.CategoryResponses},
+		{"anthropic_messages_stream_compaction.sse", Anthropic, usage.CategoryChatCompletions},
+		{"mistral_chat_stream.sse", OpenAI, usage.CategoryChatCompletions},
+	} {
+		body := readFixture(t, c.name)
+		var sc SSEScanner
+		var st StreamState
+		var u usage.Usage
+		fn := func(ev Event) { st.OnEvent(ev.Name, ev.Data) }
+		streamThrough(&sc, &st, c.d, c.cat, body, fn) // warm the buffers
+		if n := testing.AllocsPerRun(50, func() {
+			streamThrough(&sc, &st, c.d, c.cat, body, fn)
+			st.Result(&u)
+		}); n != 0 {
+			t.Errorf("stream %s allocates %.1f times", c.name, n)
+		}
+	}
+}
+
+func TestAllocsRequest(t *testing.T) {
+	body := []byte(`{"model":"gpt-4o","stream":true,"max_tokens":5,"messages":[{"role":"user","content":"Hi"}]}`)
+	dst := make([]byte, 0, 512)
+	path := []byte("/v1/chat/completions")
+	chunk := []byte(`{"choices":[],"usage":{"prompt_tokens":1}}`)
+	if n := testing.AllocsPerRun(100, func() {
+		ri := InspectRequest(OpenAI, path, nil, body)
+		_ = CategoryOf(OpenAI, path)
+		if NeedsUsageInjection(OpenAI, usage.CategoryChatCompletions, ri) {
+			dst, _ = InjectIncludeUsage(dst[:0], body)
+		}
+		_ = IsUsageOnlyChunk(chunk)
+	}); n != 0 {
+		t.Errorf("request inspection allocates %.1f times", n)
+	}
+}

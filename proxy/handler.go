@@ -1,0 +1,331 @@
+package proxy
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"net"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/infermeter/infermeter/meter"
+	"github.com/infermeter/infermeter/meter/account"
+	"github.com/infermeter/infermeter/meter/usage"
+	"github.com/infermeter/infermeter/proxy/dialect"
+)
+
+// Request headers of infermeter itself; they are never forwarded.
+const (
+	HeaderKey        = "X-Infermeter-Key"
+	HeaderDepartment = "X-Infermeter-Department"
+	HeaderTags       = "X-Infermeter-Tags"
+)
+
+// maxErrorMessage bounds the error message kept in a request log.
+const maxErrorMessage = 512
+
+// reqState is the per-request state, pooled. Nothing in it outlives the
+// request: strings handed to the meter are interned or copied.
+type reqState struct {
+	p        *Proxy
+	up       *upstream
+	member   *account.Member
+	model    *modelEntry
+	ev       meter.Event
+	ri       dialect.RequestInfo
+	start    time.Time
+	scratch  []byte
+	reqBody  []byte // the request body, for estimation (a view, or bodyCopy)
+	bodyCopy []byte // copy of a streamed request's body (the stream outlives the handler)
+
+	// streaming
+	upResp     *fasthttp.Response
+	body       io.Reader
+	sse        dialect.SSEScanner
+	arr        dialect.ArrayScanner
+	st         dialect.StreamState
+	mode       streamMode
+	collected  bool
+	dropUsage  bool
+	encoded    bool
+	raw        []byte // compressed stream bytes, decoded at the end
+	out        []byte // filtered bytes waiting for the client
+	outPos     int
+	buf        []byte
+	gotFirst   bool
+	eof        bool
+	finished   bool
+	upstreamOK bool
+}
+
+func (p *Proxy) getState() *reqState {
+	s := p.states.Get().(*reqState)
+	s.p = p
+	return s
+}
+
+func (p *Proxy) putState(s *reqState) {
+	s.up, s.member, s.model = nil, nil, nil
+	s.ev = meter.Event{}
+	s.ri = dialect.RequestInfo{}
+	s.scratch = s.scratch[:0]
+	s.reqBody = nil
+	s.bodyCopy = s.bodyCopy[:0]
+	s.upResp, s.body = nil, nil
+	s.mode, s.collected = modeSSE, false
+	s.dropUsage, s.encoded, s.gotFirst, s.eof, s.finished, s.upstreamOK = false, false, false, false, false, false
+	s.raw = s.raw[:0]
+	s.out = s.out[:0]
+	s.outPos = 0
+	if cap(s.raw) > 1<<20 {
+		s.raw = nil
+	}
+	if cap(s.bodyCopy) > 1<<20 {
+		s.bodyCopy = nil
+	}
+	p.states.Put(s)
+}
+
+// Handler serves one proxied request.
+func (p *Proxy) Handler(ctx *fasthttp.RequestCtx) {
+	start := p.now()
+	up, rest := p.route(ctx.Request.URI().PathOriginal())
+	if up == nil {
+		p.m.unrouted.Inc()
+		writeError(ctx, dialect.OpenAI, fasthttp.StatusNotFound, usage.ErrInvalidRequest,
+			"no upstream serves this path: use /{upstream}/..., /v1/..., /v1/messages or /v1beta/...")
+		return
+	}
+	member, ok := p.authenticate(ctx, up)
+	if !ok {
+		up.m.unauthorized.Inc()
+		writeError(ctx, up.dialect, fasthttp.StatusUnauthorized, usage.ErrAuth,
+			"invalid or missing infermeter key: send the member key where the SDK sends its API key")
+		return
+	}
+	s := p.getState()
+	s.up, s.member, s.start = up, member, start
+	s.begin(ctx, rest)
+	if err := s.prepareUpstream(ctx, rest); err != nil {
+		s.ev.Status = fasthttp.StatusBadRequest
+		s.fail(usage.ErrInvalidRequest, err.Error())
+		writeError(ctx, up.dialect, fasthttp.StatusBadRequest, usage.ErrInvalidRequest, err.Error())
+		s.record()
+		p.putState(s)
+		return
+	}
+	if s.ri.Stream {
+		s.upResp = fasthttp.AcquireResponse()
+		s.upResp.StreamBody = true
+		err := up.client.Do(&ctx.Request, s.upResp)
+		if err != nil {
+			s.upstreamError(ctx, err)
+			fasthttp.ReleaseResponse(s.upResp)
+			s.upResp = nil
+			s.record()
+			p.putState(s)
+			return
+		}
+		s.startStream(ctx)
+		// The stream reader owns s from here; its Close records and frees it.
+		return
+	}
+	err := up.client.Do(&ctx.Request, &ctx.Response)
+	if err != nil {
+		s.upstreamError(ctx, err)
+		s.record()
+		p.putState(s)
+		return
+	}
+	s.finishBody(ctx)
+	s.record()
+	p.putState(s)
+}
+
+// begin fills the event fields known from the request.
+func (s *reqState) begin(ctx *fasthttp.RequestCtx, rest []byte) {
+	up, m := s.up, s.member
+	ev := &s.ev
+	ev.Time = s.start.UnixNano()
+	ev.Org = m.Org
+	ev.User = m.ID
+	ev.Department = m.Department
+	ev.BillingMode = m.BillingMode
+	ev.Upstream = up.name
+	ev.RequestBytes = int64(len(ctx.Request.Body()))
+	if d := ctx.Request.Header.Peek(HeaderDepartment); len(d) > 0 {
+		ev.Department = s.p.internDepartment(d)
+	}
+	if t := ctx.Request.Header.Peek(HeaderTags); len(t) > 0 {
+		ev.Tags = s.p.canonicalTags(t)
+	}
+	ev.Category = dialect.CategoryOf(up.dialect, rest)
+	s.ri = dialect.InspectRequest(up.dialect, rest, ctx.Request.URI().QueryString(), ctx.Request.Body())
+	s.model = up.model(s.p, s.ri.Model)
+	ev.Model = s.model.name
+	ev.Stream = s.ri.Stream
+}
+
+// prepareUpstream rewrites ctx.Request in place into the upstream request.
+func (s *reqState) prepareUpstream(ctx *fasthttp.RequestCtx, rest []byte) error {
+	up := s.up
+	req := &ctx.Request
+	if s.p.opt.Estimator != nil {
+		if s.ri.Stream {
+			// The stream outlives the handler: keep a copy for estimation.
+			s.bodyCopy = append(s.bodyCopy[:0], req.Body()...)
+			s.reqBody = s.bodyCopy
+		} else {
+			s.reqBody = req.Body()
+		}
+	}
+	if dialect.NeedsUsageInjection(up.dialect, s.ev.Category, s.ri) {
+		nb, err := dialect.InjectIncludeUsage(s.scratch[:0], req.Body())
+		if err != nil {
+			return errors.New("request body is not valid JSON")
+		}
+		req.SetBody(nb)
+		s.scratch = nb[:0]
+		s.dropUsage = true
+	}
+	// Path: base path + rest, built in scratch (rest aliases the URI buffer).
+	n := len(s.scratch)
+	s.scratch = append(s.scratch, up.basePath...)
+	s.scratch = append(s.scratch, rest...)
+	uri := req.URI()
+	uri.SetPathBytes(s.scratch[n:])
+	s.scratch = s.scratch[:n]
+	if up.isTLS {
+		uri.SetScheme("https")
+	} else {
+		uri.SetScheme("http")
+	}
+	uri.SetHost(up.host)
+	req.Header.SetHost(up.host)
+	req.Header.Del(HeaderDepartment)
+	req.Header.Del(HeaderTags)
+	req.Header.Del("Connection")
+	req.Header.Del("Proxy-Authorization")
+	req.Header.Del("Keep-Alive")
+	req.Header.Del("Te")
+	req.Header.Del("Trailer")
+	req.Header.Del("Upgrade")
+	if s.ri.Stream {
+		// Ask for an identity stream so usage can be read as it passes; a
+		// provider that compresses anyway is still metered (decoded at the end).
+		req.Header.Set("Accept-Encoding", "identity")
+	}
+	return nil
+}
+
+// upstreamError answers the client when the upstream could not be reached or
+// did not answer in time.
+func (s *reqState) upstreamError(ctx *fasthttp.RequestCtx, err error) {
+	et, status, msg := usage.ErrUpstreamUnreachable, fasthttp.StatusBadGateway, "upstream unreachable"
+	var ne net.Error
+	if errors.Is(err, fasthttp.ErrTimeout) || errors.Is(err, fasthttp.ErrDialTimeout) || (errors.As(err, &ne) && ne.Timeout()) {
+		if !errors.Is(err, fasthttp.ErrDialTimeout) {
+			et, status, msg = usage.ErrTimeout, fasthttp.StatusGatewayTimeout, "upstream timed out"
+		}
+	}
+	ctx.Response.Reset()
+	writeError(ctx, s.up.dialect, status, et, msg+" ("+s.up.name+")")
+	s.ev.Status = status
+	s.fail(et, msg+": "+err.Error())
+	s.ev.LatencyMicros = s.p.now().Sub(s.start).Microseconds()
+}
+
+func (s *reqState) fail(et usage.ErrorType, msg string) {
+	s.ev.ErrorType = et
+	if len(msg) > maxErrorMessage {
+		msg = msg[:maxErrorMessage]
+	}
+	s.ev.ErrorMessage = msg
+}
+
+// finishBody meters a whole (non-streamed) response in ctx.Response.
+func (s *reqState) finishBody(ctx *fasthttp.RequestCtx) {
+	resp := &ctx.Response
+	now := s.p.now()
+	s.ev.LatencyMicros = now.Sub(s.start).Microseconds()
+	s.ev.TTFTMicros = s.ev.LatencyMicros
+	s.ev.Status = resp.StatusCode()
+	body := resp.Body()
+	s.ev.ResponseBytes = int64(len(body))
+	if ce := resp.Header.ContentEncoding(); len(ce) > 0 && !bytes.EqualFold(ce, []byte("identity")) {
+		b, err := resp.BodyUncompressed()
+		if err != nil {
+			s.ev.ErrorType = usage.ErrorFromStatus(s.ev.Status)
+			s.fail(orOther(s.ev.ErrorType), "cannot decode "+string(ce)+" response body: "+err.Error())
+			return
+		}
+		body = b
+	}
+	ei := dialect.ExtractBody(s.up.dialect, s.ev.Category, s.ev.Status, body, &s.ev.Usage)
+	if ei.Type != usage.ErrNone {
+		s.ev.ErrorType = ei.Type
+		s.ev.ErrorMessage = string(truncate(ei.Message, maxErrorMessage))
+	}
+	if !s.ev.Usage.Reported() && s.ev.ErrorType == usage.ErrNone {
+		s.estimate(body, nil)
+	}
+}
+
+func orOther(et usage.ErrorType) usage.ErrorType {
+	if et == usage.ErrNone {
+		return usage.ErrOther
+	}
+	return et
+}
+
+// estimate fills the usage with tokenizer counts: the prompt from the request
+// body, the output from body (a whole response) or text (stream deltas).
+// Counts the provider did report are kept when larger.
+func (s *reqState) estimate(body, text []byte) {
+	e := s.p.opt.Estimator
+	if e == nil {
+		return
+	}
+	model := s.model.bare
+	u := &s.ev.Usage
+	if !u.Input.OK {
+		pt := dialect.PromptText(s.up.dialect, s.reqBody, s.scratch[:0])
+		u.Input.Set(e.Count(model, pt))
+		s.scratch = pt[:0]
+	}
+	if body != nil {
+		text = dialect.OutputTextOf(s.up.dialect, s.ev.Category, body, s.scratch[:0])
+		s.scratch = text[:0]
+	}
+	if n := e.Count(model, text); !u.Output.OK || n > u.Output.N {
+		u.Output.Set(n)
+	}
+	u.Source = usage.SourceEstimated
+	s.p.m.estimated.Inc()
+}
+
+// record prices the usage and hands the event to the meter.
+func (s *reqState) record() {
+	ev := &s.ev
+	if ev.ErrorType == usage.ErrNone && ev.Status >= 400 {
+		ev.ErrorType = usage.ErrorFromStatus(ev.Status)
+	}
+	me := s.model
+	if me != nil && me.price != nil {
+		ev.CostNano = me.price.Cost(&ev.Usage)
+		ev.Priced = true
+	} else if ev.Usage.ProviderCostNano.OK {
+		ev.CostNano = ev.Usage.ProviderCostNano.N
+		ev.Priced = true
+	}
+	s.p.observe(s.up, me, ev)
+	s.p.opt.Meter.Record(ev)
+}
+
+func truncate(b []byte, n int) []byte {
+	if len(b) > n {
+		return b[:n]
+	}
+	return b
+}
