@@ -4,7 +4,7 @@ GO ?= go
 BIN := bin/infermeter
 FUZZTIME ?= 10m
 SMOKETIME ?= 5s
-STATICCHECK := honnef.co/go/tools/cmd/staticcheck@2025.1.1
+STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
 .PHONY: help build run test test-short demo bench lint fuzz fuzz-smoke clean
 

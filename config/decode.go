@@ -39,7 +39,11 @@ func parse(name string, data []byte, getenv func(string) string) (*Config, error
 		if body, err = p.node(body, "", 0); err != nil {
 			return nil, fmt.Errorf("%s:%w", name, err)
 		}
-		if err := yaml.NodeToValue(body, c, yaml.DisallowUnknownField()); err != nil {
+		if err := nodeToValue(body, c); err != nil {
+			var lib libraryPanic
+			if errors.As(err, &lib) {
+				return nil, fmt.Errorf("%s: %w", name, err)
+			}
 			return nil, lineError(name, err, p.paths)
 		}
 	}
@@ -357,4 +361,23 @@ func line(tk *token.Token) int {
 func firstLine(s string) string {
 	s, _, _ = strings.Cut(strings.TrimSpace(s), "\n")
 	return s
+}
+
+// libraryPanic is a panic of the YAML library turned into an error.
+type libraryPanic struct{ v any }
+
+func (l libraryPanic) Error() string {
+	return fmt.Sprintf("cannot decode this YAML (the YAML library failed: %v); look for a tag (!...) or an anchor without a value", l.v)
+}
+
+// nodeToValue decodes body into c. The YAML library panics on some
+// malformed documents (a bare tag as a value, found by FuzzParse): the panic
+// becomes an error, so a bad config never crashes the process.
+func nodeToValue(body ast.Node, c *Config) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = libraryPanic{v: r}
+		}
+	}()
+	return yaml.NodeToValue(body, c, yaml.DisallowUnknownField())
 }

@@ -160,7 +160,7 @@ func (p *Proxy) errorHandler(ctx *fasthttp.RequestCtx, err error) {
 		status = fasthttp.StatusRequestHeaderFieldsTooLarge
 		msg = "request headers exceed max_header_bytes"
 	}
-	up, _ := p.route(ctx.Request.URI().PathOriginal())
+	up, rest := p.route(ctx.Request.URI().PathOriginal())
 	d := dialect.OpenAI
 	if up != nil {
 		d = up.dialect
@@ -168,12 +168,7 @@ func (p *Proxy) errorHandler(ctx *fasthttp.RequestCtx, err error) {
 			if m, ok := p.authenticate(ctx, up); ok {
 				s := p.getState()
 				s.up, s.member, s.start = up, m, p.now()
-				s.ev.Time = s.start.UnixNano()
-				s.ev.Org, s.ev.User, s.ev.Department, s.ev.BillingMode = m.Org, m.ID, m.Department, m.BillingMode
-				s.ev.Upstream = up.name
-				s.ev.Category = dialect.CategoryOf(up.dialect, ctx.Request.URI().PathOriginal())
-				s.model = up.model(p, nil)
-				s.ev.Model = s.model.name
+				s.begin(ctx, rest)
 				s.ev.Status = status
 				s.fail(usage.ErrInvalidRequest, msg)
 				s.record()

@@ -5,8 +5,10 @@ import (
 	"errors"
 	"io"
 	"net"
+	"strconv"
 	"time"
 
+	"github.com/tidwall/gjson"
 	"github.com/valyala/fasthttp"
 
 	"github.com/infermeter/infermeter/meter"
@@ -262,13 +264,24 @@ func (s *reqState) finishBody(ctx *fasthttp.RequestCtx) {
 		}
 		body = b
 	}
+	s.meterBody(body)
+	if !s.ev.Usage.Reported() && s.ev.ErrorType == usage.ErrNone {
+		s.estimate(body, nil)
+	}
+}
+
+// meterBody reads usage and errors from a whole response body. A success
+// whose body is not JSON is an upstream fault (model_error): the client gets
+// the body as sent, and nothing is estimated for it.
+func (s *reqState) meterBody(body []byte) {
 	ei := dialect.ExtractBody(s.up.dialect, s.ev.Category, s.ev.Status, body, &s.ev.Usage)
 	if ei.Type != usage.ErrNone {
 		s.ev.ErrorType = ei.Type
 		s.ev.ErrorMessage = string(truncate(ei.Message, maxErrorMessage))
+		return
 	}
-	if !s.ev.Usage.Reported() && s.ev.ErrorType == usage.ErrNone {
-		s.estimate(body, nil)
+	if s.ev.Status < 300 && !s.ev.Usage.Reported() && len(body) > 0 && !gjson.ValidBytes(body) {
+		s.fail(usage.ErrModel, "upstream answered "+strconv.Itoa(s.ev.Status)+" with a body that is not valid JSON")
 	}
 }
 

@@ -196,11 +196,7 @@ func (s *reqState) onEnd(err error) {
 	clean := err == io.EOF
 	if s.mode == modeCollect {
 		s.collected = true
-		ei := dialect.ExtractBody(s.up.dialect, s.ev.Category, s.ev.Status, body, &s.ev.Usage)
-		if ei.Type != usage.ErrNone {
-			s.ev.ErrorType = ei.Type
-			s.ev.ErrorMessage = string(truncate(ei.Message, maxErrorMessage))
-		}
+		s.meterBody(body)
 	}
 	s.finishStream(clean, usage.ErrNone, "")
 	if !clean {
@@ -255,7 +251,10 @@ func (s *reqState) finishStream(clean bool, et usage.ErrorType, msg string) {
 	if s.ev.Status >= 400 {
 		return
 	}
-	if !clean || !s.ev.Usage.Reported() {
+	// Estimate when the stream was cut, when no usage came, and when an
+	// Anthropic stream failed mid-way (its output count so far is only
+	// message_start's provisional one).
+	if !clean || !s.ev.Usage.Reported() || (ei.Type != usage.ErrNone && s.up.dialect == dialect.Anthropic) {
 		s.estimate(nil, s.st.OutputText())
 	}
 }
