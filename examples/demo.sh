@@ -21,7 +21,7 @@ cat <<MSG
 
 infermeter demo is running:
   proxy      http://127.0.0.1:8080   (OpenAI, Anthropic and Gemini SDKs point here)
-  admin API  http://127.0.0.1:9090   (dashboard at /, metrics at /metrics)
+  admin API  http://127.0.0.1:9090   (/api/..., /metrics, /healthz, /readyz)
   keys       im-demo-alice (admin), im-demo-bob, im-demo-carol
 
   curl -s -H 'Authorization: Bearer im-demo-alice' 'http://127.0.0.1:9090/api/organizations/acme/usage?group_by=model'
