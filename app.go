@@ -125,12 +125,14 @@ func newApp(cfg *config.Config, opt appOptions) (*app, error) {
 		return nil, err
 	}
 	a.api = api.New(api.Options{
-		Accounts: dir,
-		Meter:    a.meter,
-		Store:    st,
-		Metrics:  []*metrics.Set{set},
-		Ready:    a.ready.Load,
-		Now:      opt.Now,
+		Accounts:      dir,
+		Meter:         a.meter,
+		Store:         st,
+		Catalog:       catalog,
+		CaptureBodies: cfg.CaptureBodies,
+		Metrics:       []*metrics.Set{set},
+		Ready:         a.ready.Load,
+		Now:           opt.Now,
 	})
 	if len(cfg.Orgs) == 0 {
 		opt.Logf("infermeter: no orgs or members configured: every proxied request will get 401 (see examples/infermeter.yaml)")

@@ -18,6 +18,7 @@ import (
 
 	"github.com/infermeter/infermeter/meter"
 	"github.com/infermeter/infermeter/meter/account"
+	"github.com/infermeter/infermeter/meter/pricing"
 	"github.com/infermeter/infermeter/store"
 )
 
@@ -26,6 +27,10 @@ type Options struct {
 	Accounts *account.Directory
 	Meter    *meter.Meter
 	Store    *store.Store
+	// Catalog prices models (details breakdown, recommendations).
+	Catalog *pricing.Catalog
+	// CaptureBodies tells whether request/response bodies are kept.
+	CaptureBodies bool
 	// Metrics are written on /metrics, with the process metrics.
 	Metrics []*metrics.Set
 	// Ready reports whether the process is ready to serve (/readyz).
@@ -85,26 +90,7 @@ func (a *API) Handler(ctx *fasthttp.RequestCtx) {
 		a.fail(ctx, fasthttp.StatusUnauthorized, "unauthorized", "missing or invalid bearer key")
 		return
 	}
-	parts := strings.Split(strings.Trim(path, "/"), "/")
-	switch {
-	case len(parts) == 4 && parts[1] == "organizations" && parts[3] == "usage":
-		if method != fasthttp.MethodGet {
-			a.methodNotAllowed(ctx)
-			return
-		}
-		if !a.orgVisible(ctx, m, parts[2]) {
-			return
-		}
-		a.usage(ctx, m, parts[2])
-	case len(parts) == 3 && parts[1] == "account" && parts[2] == "request-logs":
-		if method != fasthttp.MethodGet {
-			a.methodNotAllowed(ctx)
-			return
-		}
-		a.requestLogs(ctx, m)
-	default:
-		a.fail(ctx, fasthttp.StatusNotFound, "not_found", "no such route: "+path)
-	}
+	a.dispatch(ctx, m, method, path)
 }
 
 // authenticate finds the member of the bearer key.
@@ -115,19 +101,6 @@ func (a *API) authenticate(ctx *fasthttp.RequestCtx) (*account.Member, bool) {
 		return nil, false
 	}
 	return a.opt.Accounts.Authenticate(bytes.TrimSpace(v[len(prefix):]))
-}
-
-// orgVisible answers 404 for another org's routes.
-func (a *API) orgVisible(ctx *fasthttp.RequestCtx, m *account.Member, org string) bool {
-	if m.Org != org {
-		a.fail(ctx, fasthttp.StatusNotFound, "not_found", "no such organization: "+org)
-		return false
-	}
-	return true
-}
-
-func (a *API) methodNotAllowed(ctx *fasthttp.RequestCtx) {
-	a.fail(ctx, fasthttp.StatusMethodNotAllowed, "method_not_allowed", "method "+string(ctx.Method())+" is not allowed here")
 }
 
 type errorBody struct {

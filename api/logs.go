@@ -9,7 +9,6 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/infermeter/infermeter/meter"
-	"github.com/infermeter/infermeter/meter/account"
 	"github.com/infermeter/infermeter/meter/usage"
 	"github.com/infermeter/infermeter/store"
 )
@@ -87,7 +86,8 @@ type logsAnswer struct {
 // requestLogs serves GET /api/account/request-logs: newest first, cursor
 // paging. Admins see their org (optionally one user_id); members see only
 // their own requests.
-func (a *API) requestLogs(ctx *fasthttp.RequestCtx, m *account.Member) {
+func (a *API) requestLogs(c *call) {
+	ctx, m := c.ctx, c.m
 	args := ctx.QueryArgs()
 	q := store.LogQuery{Org: m.Org, Limit: 100}
 	if v := args.Peek("limit"); len(v) > 0 {
@@ -125,11 +125,7 @@ func (a *API) requestLogs(ctx *fasthttp.RequestCtx, m *account.Member) {
 		q.ErrorType = s
 	}
 	if len(args.Peek("start_date")) > 0 || len(args.Peek("end_date")) > 0 || len(args.Peek("range")) > 0 {
-		loc := time.UTC
-		if org, ok := a.opt.Accounts.Org(m.Org); ok {
-			loc = org.Location
-		}
-		p, err := parsePeriod(args, loc, a.now())
+		p, err := parsePeriod(args, c.org.Location, a.now())
 		if err != nil {
 			a.badParam(ctx, err)
 			return

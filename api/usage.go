@@ -7,10 +7,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/valyala/fasthttp"
-
 	"github.com/infermeter/infermeter/meter"
-	"github.com/infermeter/infermeter/meter/account"
 )
 
 // usageRow is one row of a usage grouping. The key field depends on the
@@ -77,12 +74,8 @@ var groupings = map[string]string{
 
 // usage serves GET /api/organizations/{org}/usage. Admins see the org;
 // members see their own requests only.
-func (a *API) usage(ctx *fasthttp.RequestCtx, m *account.Member, orgID string) {
-	org, ok := a.opt.Accounts.Org(orgID)
-	if !ok {
-		a.fail(ctx, fasthttp.StatusNotFound, "not_found", "no such organization: "+orgID)
-		return
-	}
+func (a *API) usage(c *call) {
+	ctx, org, orgID := c.ctx, c.org, c.org.ID
 	args := ctx.QueryArgs()
 	groupBy := string(args.Peek("group_by"))
 	if groupBy == "" {
@@ -101,43 +94,35 @@ func (a *API) usage(ctx *fasthttp.RequestCtx, m *account.Member, orgID string) {
 		a.badParam(ctx, err)
 		return
 	}
-	user := ""
-	if !m.IsAdmin() {
-		user = m.ID
-	}
+	user := c.user()
 	rows := map[string]*usageRow{}
 	var total meter.Cell
 	members := map[string]struct{}{}
 	start, end := p.Start.Unix(), p.End.Unix()
-	a.opt.Meter.View(func(cells map[meter.CellKey]*meter.Cell) {
-		for k, c := range cells {
-			if k.Org != orgID || k.Hour < start || k.Hour >= end || (user != "" && k.User != user) {
-				continue
-			}
-			total.Merge(c)
-			members[k.User] = struct{}{}
-			var g string
-			switch groupBy {
-			case "user":
-				g = k.User
-			case "model":
-				g = k.Model
-			case "department":
-				g = k.Department
-			case "billing_mode":
-				g = k.BillingMode
-			case "day":
-				g = time.Unix(k.Hour, 0).In(org.Location).Format(time.DateOnly)
-			default:
-				g = tagValue(k.Tags, tagKey)
-			}
-			r := rows[g]
-			if r == nil {
-				r = &usageRow{}
-				rows[g] = r
-			}
-			r.cell.Merge(c)
+	a.scan(orgID, user, start, end, func(k *meter.CellKey, c *meter.Cell) {
+		total.Merge(c)
+		members[k.User] = struct{}{}
+		var g string
+		switch groupBy {
+		case "user":
+			g = k.User
+		case "model":
+			g = k.Model
+		case "department":
+			g = k.Department
+		case "billing_mode":
+			g = k.BillingMode
+		case "day":
+			g = time.Unix(k.Hour, 0).In(org.Location).Format(time.DateOnly)
+		default:
+			g = tagValue(k.Tags, tagKey)
 		}
+		r := rows[g]
+		if r == nil {
+			r = &usageRow{}
+			rows[g] = r
+		}
+		r.cell.Merge(c)
 	})
 	out := make([]usageRow, 0, len(rows))
 	for g, r := range rows {

@@ -1,0 +1,113 @@
+package api
+
+import (
+	"strings"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/infermeter/infermeter/meter/account"
+)
+
+// call is one authenticated API request.
+type call struct {
+	ctx *fasthttp.RequestCtx
+	// m is the authenticated member.
+	m *account.Member
+	// org is the member's org (routes of another org answer 404 before a
+	// handler runs).
+	org *account.Org
+	// params are the {name} segments of the route, by name.
+	params map[string]string
+}
+
+// user returns the member id a read is limited to: "" for an admin (the
+// whole org), the member's own id otherwise.
+func (c *call) user() string {
+	if c.m.IsAdmin() {
+		return ""
+	}
+	return c.m.ID
+}
+
+// route is one API route. Patterns are path segments; "{org}" must be the
+// caller's org (another org answers 404), other "{name}" segments are
+// parameters.
+type route struct {
+	method  string
+	pattern []string
+	// admin: an org-wide route; members get 403.
+	admin bool
+	h     func(a *API, c *call)
+}
+
+// routes lists every API route. Each handler lives in the file of its
+// concern.
+var routes = []route{
+	{fasthttp.MethodGet, seg("api/organizations/{org}/usage"), false, (*API).usage},
+	{fasthttp.MethodGet, seg("api/account/request-logs"), false, (*API).requestLogs},
+}
+
+func seg(p string) []string { return strings.Split(p, "/") }
+
+// dispatch finds the route of path and runs it with the checks of the
+// route: method (405), org visibility (404), role (403).
+func (a *API) dispatch(ctx *fasthttp.RequestCtx, m *account.Member, method, path string) {
+	parts := strings.Split(strings.Trim(path, "/"), "/")
+	var allowed []string
+	for i := range routes {
+		r := &routes[i]
+		params, ok := match(r.pattern, parts)
+		if !ok {
+			continue
+		}
+		if r.method != method {
+			allowed = append(allowed, r.method)
+			continue
+		}
+		org, ok := a.opt.Accounts.Org(m.Org)
+		if !ok {
+			a.fail(ctx, fasthttp.StatusNotFound, "not_found", "no such organization: "+m.Org)
+			return
+		}
+		if id, has := params["org"]; has && id != m.Org {
+			a.fail(ctx, fasthttp.StatusNotFound, "not_found", "no such organization: "+id)
+			return
+		}
+		if r.admin && !m.IsAdmin() {
+			a.fail(ctx, fasthttp.StatusForbidden, "forbidden", "this route is for the org's admins")
+			return
+		}
+		r.h(a, &call{ctx: ctx, m: m, org: org, params: params})
+		return
+	}
+	if len(allowed) > 0 {
+		ctx.Response.Header.Set("Allow", strings.Join(allowed, ", "))
+		a.fail(ctx, fasthttp.StatusMethodNotAllowed, "method_not_allowed", "method "+method+" is not allowed here; use "+strings.Join(allowed, " or "))
+		return
+	}
+	a.fail(ctx, fasthttp.StatusNotFound, "not_found", "no such route: "+path)
+}
+
+// match matches path segments against a pattern.
+func match(pattern, parts []string) (map[string]string, bool) {
+	if len(pattern) != len(parts) {
+		return nil, false
+	}
+	var params map[string]string
+	for i, p := range pattern {
+		if strings.HasPrefix(p, "{") && strings.HasSuffix(p, "}") {
+			if parts[i] == "" {
+				return nil, false
+			}
+			if params == nil {
+				params = map[string]string{}
+			}
+			params[p[1:len(p)-1]] = parts[i]
+			continue
+		}
+		if p != parts[i] {
+			return nil, false
+		}
+	}
+	return params, true
+}
