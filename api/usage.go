@@ -61,6 +61,7 @@ type usageAnswer struct {
 	Usage    map[string][]usageRow `json:"usage"`
 	Overview overview              `json:"overview"`
 	Period   periodJSON            `json:"period"`
+	Budget   *budgetJSON           `json:"budget,omitempty"`
 }
 
 // groupings maps group_by values to the answer's key.
@@ -164,6 +165,15 @@ func (a *API) usage(c *call) {
 		Usage:    map[string][]usageRow{key: out},
 		Overview: overviewOf(&total, len(members)),
 		Period:   periodJSON{Start: p.Start.Format(time.RFC3339), End: p.End.Format(time.RFC3339), Timezone: org.Location.String()},
+	}
+	switch ib := string(args.Peek("include_budget")); ib {
+	case "", "false", "0":
+	case "true", "1":
+		b := a.budget(c, a.now())
+		ans.Budget = &b
+	default:
+		a.badParam(ctx, fmt.Errorf("include_budget: %q is not true or false", ib))
+		return
 	}
 	a.writeJSON(ctx, ans)
 }
