@@ -76,6 +76,10 @@ func newApp(cfg *config.Config, opt appOptions) (*app, error) {
 		return nil, err
 	}
 	a.store = st
+	if err := api.LoadMembers(st, dir); err != nil {
+		_ = st.Close()
+		return nil, err
+	}
 	set := metrics.NewSet()
 	var lastEvict time.Time
 	a.meter = meter.New(meter.Options{
@@ -113,6 +117,7 @@ func newApp(cfg *config.Config, opt appOptions) (*app, error) {
 		Meter:           a.meter,
 		Catalog:         catalog,
 		Estimator:       estimate.New(),
+		CaptureBodies:   cfg.CaptureBodies,
 		MaxRequestBytes: cfg.MaxRequestBytes,
 		MaxHeaderBytes:  cfg.MaxHeaderBytes,
 		Timeout:         cfg.UpstreamTimeout,
@@ -130,6 +135,7 @@ func newApp(cfg *config.Config, opt appOptions) (*app, error) {
 		Store:         st,
 		Catalog:       catalog,
 		CaptureBodies: cfg.CaptureBodies,
+		Price:         a.proxy.PriceOf,
 		Metrics:       []*metrics.Set{set},
 		Ready:         a.ready.Load,
 		Now:           opt.Now,

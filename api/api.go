@@ -31,6 +31,10 @@ type Options struct {
 	Catalog *pricing.Catalog
 	// CaptureBodies tells whether request/response bodies are kept.
 	CaptureBodies bool
+	// Price returns the catalog price the proxy applies to a model of an
+	// upstream ("{upstream}/{model}" as in request logs), for the price
+	// breakdown of request details; nil shows no breakdown.
+	Price func(upstream, model string) (*pricing.Price, bool)
 	// Metrics are written on /metrics, with the process metrics.
 	Metrics []*metrics.Set
 	// Ready reports whether the process is ready to serve (/readyz).

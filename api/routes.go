@@ -45,6 +45,17 @@ type route struct {
 var routes = []route{
 	{fasthttp.MethodGet, seg("api/organizations/{org}/usage"), false, (*API).usage},
 	{fasthttp.MethodGet, seg("api/account/request-logs"), false, (*API).requestLogs},
+	{fasthttp.MethodGet, seg("api/account/request-logs/{id}/details"), false, (*API).requestLogDetails},
+	{fasthttp.MethodGet, seg("api/account/cost-insights"), false, (*API).costInsights},
+	{fasthttp.MethodGet, seg("api/account/errors"), false, (*API).errorReport},
+	{fasthttp.MethodGet, seg("api/organizations/{org}/members"), true, (*API).listMembers},
+	{fasthttp.MethodPost, seg("api/organizations/{org}/members"), true, (*API).createMember},
+	{fasthttp.MethodGet, seg("api/organizations/{org}/members/{id}"), true, (*API).getMember},
+	{fasthttp.MethodPatch, seg("api/organizations/{org}/members/{id}"), true, (*API).updateMember},
+	{fasthttp.MethodDelete, seg("api/organizations/{org}/members/{id}"), true, (*API).deleteMember},
+	{fasthttp.MethodPost, seg("api/organizations/{org}/members/{id}/rotate"), true, (*API).rotateMember},
+	{fasthttp.MethodGet, seg("api/analytics/metrics"), false, (*API).analyticsMetrics},
+	{fasthttp.MethodPost, seg("api/analytics/query"), false, (*API).analyticsQuery},
 }
 
 func seg(p string) []string { return strings.Split(p, "/") }
@@ -110,4 +121,21 @@ func match(pattern, parts []string) (map[string]string, bool) {
 		}
 	}
 	return params, true
+}
+
+// Routes lists every API route as "METHOD /pattern", in table order, with
+// whether it is admin-only. Tests use it to check that they cover them all.
+func Routes() []RouteInfo {
+	out := make([]RouteInfo, 0, len(routes))
+	for _, r := range routes {
+		out = append(out, RouteInfo{Method: r.method, Pattern: "/" + strings.Join(r.pattern, "/"), AdminOnly: r.admin})
+	}
+	return out
+}
+
+// RouteInfo describes one API route.
+type RouteInfo struct {
+	Method    string
+	Pattern   string
+	AdminOnly bool
 }

@@ -44,6 +44,48 @@ type Event struct {
 
 	RequestBytes  int64
 	ResponseBytes int64
+
+	// ProviderRequestID is the provider's own id of the request, from its
+	// response headers (OpenAI x-request-id, Anthropic request-id), at most
+	// MaxProviderRequestID bytes; "" when the provider sent none.
+	ProviderRequestID string
+	// Capture holds the headers and bodies of the request when
+	// capture_bodies is on, secrets already redacted; nil otherwise (and in
+	// listings: the store loads it only for one log).
+	Capture *Capture
+}
+
+// MaxProviderRequestID bounds Event.ProviderRequestID.
+const MaxProviderRequestID = 128
+
+// Capture is what capture_bodies keeps of one request for its details view:
+// the headers and bodies the client sent and received, with every secret
+// (credential headers, key-like JSON fields, provider key patterns, the
+// member's and the upstream's keys) removed or replaced by "[REDACTED]" before
+// it leaves the proxy. Bodies are cut at MaxCaptureBody bytes. A Capture is
+// immutable once handed to Meter.Record.
+type Capture struct {
+	// RequestHeaders and ResponseHeaders are in the order seen; credential
+	// headers are left out.
+	RequestHeaders  []Header
+	ResponseHeaders []Header
+	// RequestBody is the body the client sent (before the proxy rewrote
+	// it). ResponseBody is the body the client received, decoded when the
+	// provider compressed it; for a stream, the bytes as sent to the client.
+	RequestBody  string
+	ResponseBody string
+	// RequestTruncated and ResponseTruncated tell that a body was longer
+	// than MaxCaptureBody and was cut.
+	RequestTruncated  bool
+	ResponseTruncated bool
+}
+
+// MaxCaptureBody bounds each body of a Capture.
+const MaxCaptureBody = 64 << 10
+
+// Header is one captured HTTP header.
+type Header struct {
+	Name, Value string
 }
 
 // Failed reports whether the request ended in an error.

@@ -59,6 +59,9 @@ type reqState struct {
 	eof        bool
 	finished   bool
 	upstreamOK bool
+
+	cap *capture // nil unless capture_bodies is on
+	ids idSlab   // backs ev.ProviderRequestID
 }
 
 func (p *Proxy) getState() *reqState {
@@ -75,6 +78,7 @@ func (p *Proxy) putState(s *reqState) {
 	s.reqBody = nil
 	s.bodyCopy = s.bodyCopy[:0]
 	s.upResp, s.body = nil, nil
+	s.cap = nil
 	s.mode, s.collected = modeSSE, false
 	s.dropUsage, s.encoded, s.gotFirst, s.eof, s.finished, s.upstreamOK = false, false, false, false, false, false
 	s.raw = s.raw[:0]
@@ -99,6 +103,10 @@ func (p *Proxy) Handler(ctx *fasthttp.RequestCtx) {
 			"no upstream serves this path: use /{upstream}/..., /v1/..., /v1/messages or /v1beta/...")
 		return
 	}
+	var cp *capture
+	if p.opt.CaptureBodies {
+		cp = p.newCapture(ctx, up) // before authenticate removes the credentials
+	}
 	member, ok := p.authenticate(ctx, up)
 	if !ok {
 		up.m.unauthorized.Inc()
@@ -107,12 +115,15 @@ func (p *Proxy) Handler(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	s := p.getState()
-	s.up, s.member, s.start = up, member, start
+	s.up, s.member, s.start, s.cap = up, member, start, cp
 	s.begin(ctx, rest)
 	if err := s.prepareUpstream(ctx, rest); err != nil {
 		s.ev.Status = fasthttp.StatusBadRequest
 		s.fail(usage.ErrInvalidRequest, err.Error())
 		writeError(ctx, up.dialect, fasthttp.StatusBadRequest, usage.ErrInvalidRequest, err.Error())
+		if s.cap != nil {
+			s.cap.response(&ctx.Response)
+		}
 		s.record()
 		p.putState(s)
 		return
@@ -125,6 +136,9 @@ func (p *Proxy) Handler(ctx *fasthttp.RequestCtx) {
 			s.upstreamError(ctx, err)
 			fasthttp.ReleaseResponse(s.upResp)
 			s.upResp = nil
+			if s.cap != nil {
+				s.cap.response(&ctx.Response)
+			}
 			s.record()
 			p.putState(s)
 			return
@@ -136,11 +150,17 @@ func (p *Proxy) Handler(ctx *fasthttp.RequestCtx) {
 	err := up.client.Do(&ctx.Request, &ctx.Response)
 	if err != nil {
 		s.upstreamError(ctx, err)
+		if s.cap != nil {
+			s.cap.response(&ctx.Response)
+		}
 		s.record()
 		p.putState(s)
 		return
 	}
 	s.finishBody(ctx)
+	if s.cap != nil {
+		s.cap.response(&ctx.Response)
+	}
 	s.record()
 	p.putState(s)
 }
@@ -253,6 +273,7 @@ func (s *reqState) finishBody(ctx *fasthttp.RequestCtx) {
 	s.ev.LatencyMicros = now.Sub(s.start).Microseconds()
 	s.ev.TTFTMicros = s.ev.LatencyMicros
 	s.ev.Status = resp.StatusCode()
+	s.setProviderRequestID(&resp.Header)
 	body := resp.Body()
 	s.ev.ResponseBytes = int64(len(body))
 	if ce := resp.Header.ContentEncoding(); len(ce) > 0 && !bytes.EqualFold(ce, []byte("identity")) {
@@ -331,6 +352,9 @@ func (s *reqState) record() {
 	} else if ev.Usage.ProviderCostNano.OK {
 		ev.CostNano = ev.Usage.ProviderCostNano.N
 		ev.Priced = true
+	}
+	if s.cap != nil {
+		ev.Capture = s.cap.finish()
 	}
 	s.p.observe(s.up, me, ev)
 	s.p.opt.Meter.Record(ev)

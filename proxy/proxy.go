@@ -54,6 +54,10 @@ type Options struct {
 	// Estimator counts tokens when a provider reports none; nil disables
 	// estimation.
 	Estimator *estimate.Estimator
+	// CaptureBodies keeps each request's headers and bodies (secrets
+	// redacted, bodies cut at meter.MaxCaptureBody) in Event.Capture; off,
+	// the request path does not pay for it.
+	CaptureBodies bool
 	// MaxRequestBytes bounds request bodies (413 beyond).
 	MaxRequestBytes int
 	// MaxHeaderBytes bounds request headers.

@@ -26,6 +26,10 @@ func (s *reqState) startStream(ctx *fasthttp.RequestCtx) {
 	ctx.Response.Header.Del("Content-Length")
 	ctx.Response.Header.Del("Transfer-Encoding")
 	ctx.Response.Header.Del("Connection")
+	s.setProviderRequestID(&up.Header)
+	if s.cap != nil {
+		s.cap.responseHeaders(&ctx.Response.Header)
+	}
 	s.body = up.BodyStream()
 	ce := up.Header.ContentEncoding()
 	s.encoded = len(ce) > 0 && !bytes.EqualFold(ce, []byte("identity"))
@@ -78,6 +82,9 @@ func (b *streamBody) Read(p []byte) (int, error) {
 	n, err := s.body.Read(p)
 	if n > 0 {
 		s.onBytes(p[:n])
+		if s.cap != nil {
+			s.cap.addResponse(p[:n])
+		}
 	}
 	if err != nil {
 		s.onEnd(err)
@@ -117,6 +124,9 @@ func (s *reqState) readFiltered(p []byte) (int, error) {
 	}
 	n := copy(p, s.out[s.outPos:])
 	s.outPos += n
+	if s.cap != nil {
+		s.cap.addResponse(p[:n])
+	}
 	return n, nil
 }
 

@@ -115,6 +115,9 @@ func (s *Store) buildApply(b *batch, cells []meter.CellRecord, events []meter.Ev
 			if err != nil {
 				return err
 			}
+			if events[r.i].Capture != nil {
+				s.putCapture(b, r.org, &events[r.i])
+			}
 			if err := w.add(s, b, &rc, total); err != nil {
 				return err
 			}
@@ -162,6 +165,12 @@ func (s *Store) toRec(b *batch, e *meter.Event) (rec, error) {
 		ttftMicros:    e.TTFTMicros,
 		requestBytes:  e.RequestBytes,
 		responseBytes: e.ResponseBytes,
+
+		providerRequestID: e.ProviderRequestID,
+		capture:           e.Capture != nil,
+	}
+	if len(r.providerRequestID) > meter.MaxProviderRequestID {
+		r.providerRequestID = r.providerRequestID[:meter.MaxProviderRequestID]
 	}
 	for i, c := range countFields(&e.Usage) {
 		r.counts[i] = *c
@@ -344,6 +353,9 @@ func (s *Store) evictOverflow(b *batch, total *int64) error {
 		}
 		blk := ol.blocks[0]
 		if blk.last < second && int64(blk.count) <= excess {
+			if err := s.dropBlockCaptures(b, oldest, blk); err != nil {
+				return err
+			}
 			b.delete(logKey(oldest, blk.first))
 			ol.blocks = ol.blocks[1:]
 			*total -= int64(blk.count)
@@ -360,6 +372,7 @@ func (s *Store) evictOverflow(b *batch, total *int64) error {
 		if k == 0 {
 			return fmt.Errorf("%w: log block %d of org %d does not start with its key", ErrCorrupt, blk.first, oldest)
 		}
+		dropCaptures(b, oldest, recs[:k])
 		if k == len(recs) {
 			b.delete(logKey(oldest, blk.first))
 			ol.blocks = ol.blocks[1:]
@@ -408,6 +421,8 @@ func (s *Store) buildExpire(b *batch, cutoff int64) (int, error) {
 			for _, r := range recs {
 				if r.time >= cutoff {
 					keep = append(keep, r)
+				} else if r.capture {
+					b.delete(captureKey(org, r.id))
 				}
 			}
 			dropped := len(recs) - len(keep)

@@ -22,15 +22,23 @@ import (
 //	  uvarint ID - previous ID (the first record: ID - firstID, so 0)
 //	  uvarint zigzag(ID - Time), wrapping
 //	  uvarint dictionary ids: User, Department, BillingMode, Upstream, Model, Tags
-//	  byte    flags (flagStream, flagPriced, flagErrorMessage)
+//	  byte    flags (flagStream, flagPriced, flagErrorMessage, flagRequestID,
+//	          flagCapture; any other bit is an error)
 //	  byte    Category, ErrorType, Usage.Tier, Usage.Source
 //	  varint  Status
 //	  [uvarint length, bytes] ErrorMessage when flagErrorMessage
+//	  [uvarint length, bytes] ProviderRequestID when flagRequestID
 //	  uvarint mask of reported usage counts (bit i = counts[i].OK)
 //	  varint  N of each reported count, in countFields order
 //	  varint  CostNano, LatencyMicros, TTFTMicros, RequestBytes, ResponseBytes
 //
-// The org is not in the record: it is the block key's org.
+// The org is not in the record: it is the block key's org. flagCapture says
+// that the log has a Capture, stored apart under its capture key (see
+// capture.go) and deleted with the log.
+//
+// flagRequestID and flagCapture were added after the first blocks were
+// written; a block without them decodes as before, so the block version did
+// not change.
 
 const (
 	blockVersion = 1
@@ -42,6 +50,9 @@ const (
 	flagStream       = 1 << 0
 	flagPriced       = 1 << 1
 	flagErrorMessage = 1 << 2
+	flagRequestID    = 1 << 3
+	flagCapture      = 1 << 4
+	knownFlags       = flagStream | flagPriced | flagErrorMessage | flagRequestID | flagCapture
 
 	numCounts = 13
 	// maxVarintLen is the longest varint of a uint64.
@@ -65,6 +76,9 @@ type rec struct {
 	counts                                               [numCounts]usage.Count
 	costNano, latencyMicros, ttftMicros                  int64
 	requestBytes, responseBytes                          int64
+	providerRequestID                                    string
+	// capture: the log has a Capture under captureKey(org, id).
+	capture bool
 }
 
 // countFields returns pointers to the usage counts in their encoding order.
@@ -106,6 +120,8 @@ func (r *rec) event(org string, names []string) (meter.Event, error) {
 		TTFTMicros:    r.ttftMicros,
 		RequestBytes:  r.requestBytes,
 		ResponseBytes: r.responseBytes,
+
+		ProviderRequestID: cloneString(r.providerRequestID),
 	}
 	e.Usage.Tier, e.Usage.Source = r.tier, r.source
 	for i, c := range countFields(&e.Usage) {
@@ -144,11 +160,21 @@ func appendRec(dst []byte, prev uint64, r *rec) []byte {
 	if r.errorMessage != "" {
 		flags |= flagErrorMessage
 	}
+	if r.providerRequestID != "" {
+		flags |= flagRequestID
+	}
+	if r.capture {
+		flags |= flagCapture
+	}
 	dst = append(dst, flags, byte(r.category), byte(r.errorType), byte(r.tier), byte(r.source))
 	dst = binary.AppendVarint(dst, r.status)
 	if r.errorMessage != "" {
 		dst = binary.AppendUvarint(dst, uint64(len(r.errorMessage)))
 		dst = append(dst, r.errorMessage...)
+	}
+	if r.providerRequestID != "" {
+		dst = binary.AppendUvarint(dst, uint64(len(r.providerRequestID)))
+		dst = append(dst, r.providerRequestID...)
 	}
 	var mask uint64
 	for i := range r.counts {
@@ -213,6 +239,20 @@ func (d *recDecoder) uvarint(what string) uint64 {
 
 func (d *recDecoder) varint(what string) int64 { return unzigzag(d.uvarint(what)) }
 
+// str reads a uvarint length and that many bytes, as a view of d.s.
+func (d *recDecoder) str(what string) string {
+	n := d.uvarint(what)
+	if d.err == nil && n > uint64(len(d.s)-d.i) {
+		d.fail(what)
+	}
+	if d.err != nil {
+		return ""
+	}
+	v := d.s[d.i : d.i+int(n)]
+	d.i += int(n)
+	return v
+}
+
 func (d *recDecoder) id32(what string) uint32 {
 	v := d.uvarint(what)
 	if v > 1<<32-1 {
@@ -246,22 +286,21 @@ func (d *recDecoder) next(r *rec) error {
 	r.model = d.id32("model")
 	r.tags = d.id32("tags")
 	flags := d.byte("flags")
-	r.stream, r.priced = flags&flagStream != 0, flags&flagPriced != 0
+	if flags&^knownFlags != 0 {
+		d.fail("flags")
+	}
+	r.stream, r.priced, r.capture = flags&flagStream != 0, flags&flagPriced != 0, flags&flagCapture != 0
 	r.category = usage.Category(d.byte("category"))
 	r.errorType = usage.ErrorType(d.byte("error type"))
 	r.tier = usage.Tier(d.byte("tier"))
 	r.source = usage.Source(d.byte("source"))
 	r.status = d.varint("status")
-	r.errorMessage = ""
+	r.errorMessage, r.providerRequestID = "", ""
 	if flags&flagErrorMessage != 0 {
-		n := d.uvarint("error message length")
-		if d.err == nil && n > uint64(len(d.s)-d.i) {
-			d.fail("error message length")
-		}
-		if d.err == nil {
-			r.errorMessage = d.s[d.i : d.i+int(n)]
-			d.i += int(n)
-		}
+		r.errorMessage = d.str("error message length")
+	}
+	if flags&flagRequestID != 0 {
+		r.providerRequestID = d.str("provider request id length")
 	}
 	mask := d.uvarint("count mask")
 	if mask >= 1<<numCounts {

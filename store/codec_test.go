@@ -1,6 +1,7 @@
 package store
 
 import (
+	"encoding/binary"
 	"errors"
 	"reflect"
 	"testing"
@@ -116,6 +117,24 @@ func TestDecodeBlockErrors(t *testing.T) {
 	f("truncated", v[:len(v)-1])
 	f("trailing", v+"\x00")
 	f("wrong last", "\x01\x03\x05"+v[3:])
+	// A flag bit this build does not know.
+	st := &Store{dict: d}
+	r, err := st.toRec(newBatch(), &evs[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	one := string(encodeBlock(nil, []rec{r}))
+	pre := appendBlockHeader(nil, r.id, r.id, 1)
+	pre = binary.AppendUvarint(pre, 0)
+	pre = binary.AppendUvarint(pre, zigzag(int64(r.id-uint64(r.time))))
+	for _, id := range [...]uint32{r.user, r.department, r.billingMode, r.upstream, r.model, r.tags} {
+		pre = binary.AppendUvarint(pre, uint64(id))
+	}
+	at := len(pre) // the flags byte
+	if one[:at] != string(pre) {
+		t.Fatalf("record layout changed")
+	}
+	f("unknown flag", one[:at]+string([]byte{one[at] | 1<<5})+one[at+1:])
 	if _, err := decodeBlock(nil, baseID, v); err != nil {
 		t.Fatalf("valid block: %v", err)
 	}

@@ -36,6 +36,9 @@
 //	                               a block of up to 64 request logs (4 KiB) of one org in
 //	                               ascending ID order, see codec.go; ordered by org, then
 //	                               time, so a page of logs is a reverse scan of one org
+//	b <org> <event ID, 8 bytes>    the captured headers and bodies of one request log
+//	                               (capture_bodies; see capture.go), written and
+//	                               deleted in the same transaction as its log
 //	s <key>                        state value of key (raw bytes, any key)
 //
 // There is no secondary index on logs: filters (user, model, status, error

@@ -63,6 +63,8 @@ func fullEvent(id uint64) meter.Event {
 		TTFTMicros:    250_000,
 		RequestBytes:  4096,
 		ResponseBytes: 1 << 40,
+
+		ProviderRequestID: "req_01JABCDEF\x00\xff",
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 
 // Key prefixes; doc.go describes the schema.
 const (
+	prefixCapture = 'b'
 	prefixCell    = 'c'
 	prefixDict    = 'd'
 	prefixJournal = 'j'

@@ -224,11 +224,12 @@ func tagsHold(tags, tag string) bool {
 	return false
 }
 
-// Log returns the request log of org with the given ID, and whether it
-// exists. It may run concurrently with every other method.
+// Log returns the request log of org with the given ID, with its Capture
+// when one was stored (capture_bodies), and whether it exists. It may run
+// concurrently with every other method.
 func (s *Store) Log(org string, id uint64) (meter.Event, bool, error) {
 	var e meter.Event
-	var found bool
+	var found, captured bool
 	var ierr error
 	var recs []rec
 	err := s.db.View(func(tx *buntdb.Tx) error {
@@ -237,7 +238,7 @@ func (s *Store) Log(org string, id uint64) (meter.Event, bool, error) {
 			return nil
 		}
 		prefix := logOrgPrefix(o)
-		return tx.DescendLessOrEqual("", logKey(o, id), func(k, v string) bool {
+		err := tx.DescendLessOrEqual("", logKey(o, id), func(k, v string) bool {
 			if !strings.HasPrefix(k, prefix) {
 				return false
 			}
@@ -248,12 +249,18 @@ func (s *Store) Log(org string, id uint64) (meter.Event, bool, error) {
 			for i := range recs {
 				if recs[i].id == id {
 					e, ierr = recs[i].event(org, s.dict.snapshot())
-					found = ierr == nil
+					found, captured = ierr == nil, recs[i].capture
 					break
 				}
 			}
 			return false
 		})
+		if err != nil || !found || !captured {
+			return err
+		}
+		e.Capture, ierr = loadCapture(tx, o, id)
+		found = ierr == nil
+		return nil
 	})
 	if err = errors.Join(mapErr(err), ierr); err != nil {
 		return meter.Event{}, false, fmt.Errorf("cannot read log %d of org %q: %w", id, org, err)

@@ -71,6 +71,9 @@ type Store struct {
 	orgs map[uint32]*orgLogs
 	recs []rec
 	buf  []byte
+	// hasCaptures: a capture was stored (at some point), so evicting a
+	// whole log block must look for the captures of its logs.
+	hasCaptures bool
 }
 
 // orgLogs indexes the log blocks of one org, oldest first.
@@ -214,7 +217,13 @@ func (s *Store) load() error {
 			s.total.Add(int64(h.count))
 			return true
 		})
-		return errors.Join(err, ierr)
+		if err != nil || ierr != nil {
+			return errors.Join(err, ierr)
+		}
+		return tx.AscendRange("", string(rune(prefixCapture)), string(rune(prefixCapture+1)), func(string, string) bool {
+			s.hasCaptures = true
+			return false
+		})
 	})
 }
 

@@ -3,7 +3,9 @@
 //
 // Keys are never kept in clear: a member is found by the SHA-256 of its key,
 // and the stored hash is compared in constant time. Reads are lock-free (an
-// immutable snapshot behind an atomic pointer); writes copy the snapshot.
+// immutable snapshot behind an atomic pointer); writes copy the snapshot
+// and publish it whole (Write), so a revoked or rotated key is refused by
+// every reader from the moment the write returns.
 package account
 
 import (
@@ -11,7 +13,6 @@ import (
 	"crypto/subtle"
 	"encoding/hex"
 	"errors"
-	"fmt"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -59,6 +60,28 @@ type Member struct {
 	KeyHash [32]byte
 	// CreatedAt is when the member was created (zero for config members).
 	CreatedAt time.Time
+	// Source is where the member was declared: SourceConfig (the zero
+	// value) or SourceAPI.
+	Source Source
+}
+
+// Source tells where a member was declared.
+type Source uint8
+
+// Sources of members.
+const (
+	// SourceConfig is a member of the config file, upserted at every start.
+	SourceConfig Source = iota
+	// SourceAPI is a member created through the admin API.
+	SourceAPI
+)
+
+// String returns "config" or "api".
+func (s Source) String() string {
+	if s == SourceAPI {
+		return "api"
+	}
+	return "config"
 }
 
 // IsAdmin reports whether the member administers its org.
@@ -161,34 +184,12 @@ func (d *Directory) PutOrg(o Org) {
 // PutMember adds or replaces a member (matched by org and id). Its key hash
 // must not belong to another member.
 func (d *Directory) PutMember(m Member) error {
-	return d.update(func(s *snapshot) error {
-		if _, ok := s.orgs[m.Org]; !ok {
-			return fmt.Errorf("cannot add member %q: org %q: %w", m.ID, m.Org, ErrNotFound)
-		}
-		if other, ok := s.byHash[m.KeyHash]; ok && (other.Org != m.Org || other.ID != m.ID) {
-			return fmt.Errorf("cannot add member %q: key of another member: %w", m.ID, ErrExists)
-		}
-		if old, ok := s.members[m.Org][m.ID]; ok {
-			delete(s.byHash, old.KeyHash)
-		}
-		mm := m
-		s.members[m.Org][m.ID] = &mm
-		s.byHash[m.KeyHash] = &mm
-		return nil
-	})
+	return d.Write(func(tx *Tx) error { return tx.PutMember(m) })
 }
 
 // DeleteMember removes a member; its key is refused from then on.
 func (d *Directory) DeleteMember(org, id string) error {
-	return d.update(func(s *snapshot) error {
-		old, ok := s.members[org][id]
-		if !ok {
-			return fmt.Errorf("cannot delete member %q of org %q: %w", id, org, ErrNotFound)
-		}
-		delete(s.byHash, old.KeyHash)
-		delete(s.members[org], id)
-		return nil
-	})
+	return d.Write(func(tx *Tx) error { return tx.DeleteMember(org, id) })
 }
 
 // update copies the snapshot, applies fn and publishes the copy.

@@ -1,0 +1,224 @@
+package api
+
+import (
+	"cmp"
+	"slices"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/infermeter/infermeter/meter"
+	"github.com/infermeter/infermeter/store"
+)
+
+// unclassified is the by_type label of errors whose request log is gone
+// (dropped by log_retention or max_logs, or not flushed yet): the cells
+// count every error, but only the logs know its type.
+const unclassified = "unclassified"
+
+// errorsAnswer is the envelope of GET /api/account/errors.
+type errorsAnswer struct {
+	Success bool       `json:"success"`
+	Errors  errorsBody `json:"errors"`
+}
+
+// errorsBody is the "errors" object.
+type errorsBody struct {
+	Period        reportPeriod `json:"period"`
+	TotalRequests int64        `json:"total_requests"`
+	TotalErrors   int64        `json:"total_errors"`
+	// ErrorRate is total_errors / total_requests (0 without requests).
+	ErrorRate float64       `json:"error_rate"`
+	ByType    []errTypeRow  `json:"by_type"`
+	ByModel   []errModelRow `json:"by_model"`
+	ByDay     []errDayRow   `json:"by_day"`
+}
+
+// errTypeRow is one row of by_type.
+type errTypeRow struct {
+	Type  string `json:"type"`
+	Count int64  `json:"count"`
+}
+
+// errModelRow is one row of by_model; error_rate is errors / requests.
+type errModelRow struct {
+	Model     string  `json:"model"`
+	Errors    int64   `json:"errors"`
+	Requests  int64   `json:"requests"`
+	ErrorRate float64 `json:"error_rate"`
+}
+
+// errDayRow is one row of by_day: a local date of the org.
+type errDayRow struct {
+	Day      string `json:"day"`
+	Errors   int64  `json:"errors"`
+	Requests int64  `json:"requests"`
+}
+
+// errorLogStats counts failed requests read from the request logs.
+type errorLogStats struct {
+	total   int64
+	byType  map[string]int64
+	byModel map[string]*modelErrorStats
+}
+
+// modelErrorStats counts the failed requests of one model.
+type modelErrorStats struct {
+	byType map[string]int64
+	// costNano is what the failed requests were billed (a stream cut
+	// after some output, for example).
+	costNano int64
+}
+
+// errorReport serves GET /api/account/errors for the period (date
+// parameters; default the last 30 days): requests and errors in total,
+// error_rate = errors / requests (0 without requests), by_type (count
+// descending), by_model (models with errors, errors descending) and by_day
+// (days with requests, in the org's timezone, ascending). Admins see their
+// org, members their own requests.
+//
+// Totals, models and days come from the hourly cells, so they are exact for
+// any period. Types come from the request logs of the same hours; errors
+// whose log is gone (log_retention, max_logs) or not yet flushed are
+// counted as "unclassified", so by_type always sums to total_errors.
+func (a *API) errorReport(c *call) {
+	ctx, org := c.ctx, c.org
+	loc := org.Location
+	p, err := parsePeriod(ctx.QueryArgs(), loc, a.now())
+	if err != nil {
+		a.badParam(ctx, err)
+		return
+	}
+	user := c.user()
+	var total meter.Cell
+	byModel := map[string]*errModelRow{}
+	byDay := map[string]*errDayRow{}
+	a.scan(org.ID, user, p.Start.Unix(), p.End.Unix(), func(k *meter.CellKey, cell *meter.Cell) {
+		total.Requests += cell.Requests
+		total.Errors += cell.Errors
+		m := byModel[k.Model]
+		if m == nil {
+			m = &errModelRow{Model: k.Model}
+			byModel[k.Model] = m
+		}
+		m.Errors += cell.Errors
+		m.Requests += cell.Requests
+		day := time.Unix(k.Hour, 0).In(loc).Format(time.DateOnly)
+		d := byDay[day]
+		if d == nil {
+			d = &errDayRow{Day: day}
+			byDay[day] = d
+		}
+		d.Errors += cell.Errors
+		d.Requests += cell.Requests
+	})
+	body := errorsBody{
+		Period:        spanOf(p, loc).json(p, loc),
+		TotalRequests: total.Requests,
+		TotalErrors:   total.Errors,
+		ErrorRate:     errRatio(total.Errors, total.Requests),
+		ByType:        []errTypeRow{},
+		ByModel:       []errModelRow{},
+		ByDay:         make([]errDayRow, 0, len(byDay)),
+	}
+	if total.Errors > 0 {
+		st, ok := a.readErrorLogs(ctx, org.ID, user, p, loc)
+		if !ok {
+			return
+		}
+		var logged int64
+		for t, n := range st.byType {
+			body.ByType = append(body.ByType, errTypeRow{Type: t, Count: n})
+			logged += n
+		}
+		if total.Errors > logged {
+			body.ByType = append(body.ByType, errTypeRow{Type: unclassified, Count: total.Errors - logged})
+		}
+		slices.SortFunc(body.ByType, func(x, y errTypeRow) int {
+			if c := cmp.Compare(y.Count, x.Count); c != 0 {
+				return c
+			}
+			return cmp.Compare(x.Type, y.Type)
+		})
+	}
+	for _, m := range byModel {
+		if m.Errors == 0 {
+			continue
+		}
+		m.ErrorRate = errRatio(m.Errors, m.Requests)
+		body.ByModel = append(body.ByModel, *m)
+	}
+	slices.SortFunc(body.ByModel, func(x, y errModelRow) int {
+		if c := cmp.Compare(y.Errors, x.Errors); c != 0 {
+			return c
+		}
+		return cmp.Compare(x.Model, y.Model)
+	})
+	for _, d := range byDay {
+		body.ByDay = append(body.ByDay, *d)
+	}
+	slices.SortFunc(body.ByDay, func(x, y errDayRow) int { return cmp.Compare(x.Day, y.Day) })
+	a.writeJSON(ctx, errorsAnswer{Success: true, Errors: body})
+}
+
+// errRatio returns n / d, or 0 when d is 0.
+func errRatio(n, d int64) float64 {
+	if d == 0 {
+		return 0
+	}
+	return float64(n) / float64(d)
+}
+
+// readErrorLogs counts the failed requests of org (of user when not "") in
+// the request logs of the hours that the cells of p cover. On a store
+// failure it answers 500 itself and reports false.
+func (a *API) readErrorLogs(ctx *fasthttp.RequestCtx, org, user string, p period, loc *time.Location) (*errorLogStats, bool) {
+	st := &errorLogStats{byType: map[string]int64{}, byModel: map[string]*modelErrorStats{}}
+	if a.opt.Store == nil {
+		return st, true
+	}
+	q := store.LogQuery{
+		Org:     org,
+		User:    user,
+		Status:  "error",
+		StartID: uint64(hourCeil(p.Start, loc)),
+		EndID:   uint64(hourCeil(p.End, loc)),
+		Limit:   store.MaxLogLimit,
+	}
+	for {
+		evs, next, err := a.opt.Store.Logs(q)
+		if err != nil {
+			a.fail(ctx, fasthttp.StatusInternalServerError, "internal", "cannot read the request logs")
+			return nil, false
+		}
+		for i := range evs {
+			ev := &evs[i]
+			t := ev.ErrorType.String()
+			st.total++
+			st.byType[t]++
+			m := st.byModel[ev.Model]
+			if m == nil {
+				m = &modelErrorStats{byType: map[string]int64{}}
+				st.byModel[ev.Model] = m
+			}
+			m.byType[t]++
+			m.costNano += ev.CostNano
+		}
+		if next == "" {
+			return st, true
+		}
+		q.Cursor = next
+	}
+}
+
+// hourCeil returns the first start of an hour in loc at or after t, in
+// unix nanoseconds: a cell of hour h is in a period [s, e) when s ≤ h < e,
+// so its events are those in [hourCeil(s), hourCeil(e)).
+func hourCeil(t time.Time, loc *time.Location) int64 {
+	ns := t.UnixNano()
+	h := meter.HourStart(ns, loc)
+	if h*1e9 < ns {
+		h += 3600
+	}
+	return h * 1e9
+}

@@ -1,0 +1,236 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/valyala/fasthttp"
+)
+
+// adminKey is the key of the one member of the benchmark org, an admin, so
+// it sees the whole org in the analytics routes.
+const adminKey = "im-bench-admin-key"
+
+// childConfig is what a child infermeter is started with.
+type childConfig struct {
+	Bin     string
+	Dir     string // its own directory: config, log, data
+	DataDir string // "" means Dir/data
+	SimAddr string
+	MaxLogs int
+}
+
+// child is one infermeter process started by the harness.
+type child struct {
+	cmd        *exec.Cmd
+	proxyAddr  string
+	adminAddr  string
+	logPath    string
+	started    time.Time
+	readyAfter time.Duration
+	exited     chan struct{}
+	waitErr    error
+}
+
+// freeAddr returns a loopback address that was free a moment ago.
+func freeAddr() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", fmt.Errorf("cannot listen on loopback: %w", err)
+	}
+	addr := ln.Addr().String()
+	_ = ln.Close()
+	return addr, nil
+}
+
+// writeChildConfig writes the YAML config of a child and returns its path.
+func writeChildConfig(cc childConfig, proxyAddr, adminAddr string) (string, error) {
+	data := cc.DataDir
+	if data == "" {
+		data = filepath.Join(cc.Dir, "data")
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "proxy_listen: %q\nadmin_listen: %q\ndata_dir: %q\n", proxyAddr, adminAddr, data)
+	b.WriteString("timezone: \"UTC\"\nflush_interval: \"1s\"\nlog_retention: \"3650d\"\nshutdown_timeout: \"10s\"\n")
+	fmt.Fprintf(&b, "max_logs: %d\n", cc.MaxLogs)
+	b.WriteString("upstreams:\n")
+	for _, u := range []string{"openai", "anthropic", "gemini"} {
+		fmt.Fprintf(&b, "  - {name: %s, dialect: %s, base_url: %q, api_key: \"sk-sim-%s\"}\n", u, u, "http://"+cc.SimAddr, u)
+	}
+	b.WriteString("orgs:\n  - id: " + benchOrg + "\n    name: \"Acme Inc\"\n    timezone: \"UTC\"\n    members:\n")
+	fmt.Fprintf(&b, "      - {id: %s, email: \"bench@acme.example\", department: research, role: admin, api_key: %q}\n", memberID(0), adminKey)
+	path := filepath.Join(cc.Dir, "infermeter.yaml")
+	if err := os.WriteFile(path, []byte(b.String()), 0o600); err != nil {
+		return "", fmt.Errorf("cannot write config %q: %w", path, err)
+	}
+	return path, nil
+}
+
+// startChild starts infermeter with a config written into cc.Dir and waits
+// until /readyz answers 200 (at most readyTimeout).
+func startChild(cc childConfig, readyTimeout time.Duration) (*child, error) {
+	if err := os.MkdirAll(cc.Dir, 0o755); err != nil {
+		return nil, fmt.Errorf("cannot create %q: %w", cc.Dir, err)
+	}
+	var lastErr error
+	for attempt := 0; attempt < 3; attempt++ {
+		c, err := startChildOnce(cc, readyTimeout)
+		if err == nil {
+			return c, nil
+		}
+		lastErr = err
+		if !strings.Contains(err.Error(), "address already in use") {
+			break
+		}
+	}
+	return nil, lastErr
+}
+
+func startChildOnce(cc childConfig, readyTimeout time.Duration) (*child, error) {
+	proxyAddr, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
+	adminAddr, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
+	cfgPath, err := writeChildConfig(cc, proxyAddr, adminAddr)
+	if err != nil {
+		return nil, err
+	}
+	c := &child{proxyAddr: proxyAddr, adminAddr: adminAddr, logPath: filepath.Join(cc.Dir, "infermeter.log"), exited: make(chan struct{})}
+	logf, err := os.Create(c.logPath)
+	if err != nil {
+		return nil, fmt.Errorf("cannot create %q: %w", c.logPath, err)
+	}
+	c.cmd = exec.Command(cc.Bin, "-config", cfgPath)
+	c.cmd.Stdout, c.cmd.Stderr = logf, logf
+	c.started = time.Now()
+	if err := c.cmd.Start(); err != nil {
+		_ = logf.Close()
+		return nil, fmt.Errorf("cannot start %q: %w", cc.Bin, err)
+	}
+	go func() {
+		c.waitErr = c.cmd.Wait()
+		_ = logf.Close()
+		close(c.exited)
+	}()
+	if err := c.waitReady(readyTimeout); err != nil {
+		c.stop()
+		return nil, fmt.Errorf("%w; log: %s", err, c.logTail())
+	}
+	c.readyAfter = time.Since(c.started)
+	return c, nil
+}
+
+// waitReady polls /readyz until it answers 200.
+func (c *child) waitReady(timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	url := "http://" + c.adminAddr + "/readyz"
+	for {
+		select {
+		case <-c.exited:
+			return fmt.Errorf("infermeter exited before it was ready: %v", c.waitErr)
+		default:
+		}
+		status, _, err := fasthttp.GetTimeout(nil, url, time.Second)
+		if err == nil && status == fasthttp.StatusOK {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("infermeter not ready after %s", timeout)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// stop sends SIGTERM and waits (at most 60s, then SIGKILL).
+func (c *child) stop() {
+	if c == nil || c.cmd.Process == nil {
+		return
+	}
+	_ = c.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-c.exited:
+	case <-time.After(60 * time.Second):
+		_ = c.cmd.Process.Kill()
+		<-c.exited
+	}
+}
+
+// logTail returns the last lines of the child's log.
+func (c *child) logTail() string {
+	b, err := os.ReadFile(c.logPath)
+	if err != nil {
+		return "(no log)"
+	}
+	if len(b) > 2000 {
+		b = b[len(b)-2000:]
+	}
+	return strings.TrimSpace(string(b))
+}
+
+// memory is the resident memory of a process, from /proc/<pid>/status.
+type memory struct {
+	RSS, HWM int64 // bytes: VmRSS (now) and VmHWM (peak since start)
+}
+
+var errNoProc = errors.New("no /proc/<pid>/status")
+
+// readMemory reads VmRSS and VmHWM of pid.
+func readMemory(pid int) (memory, error) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+	if err != nil {
+		return memory{}, fmt.Errorf("%w: %w", errNoProc, err)
+	}
+	return parseStatus(b)
+}
+
+// parseStatus reads VmRSS and VmHWM (in kB) out of a /proc/<pid>/status
+// file.
+func parseStatus(b []byte) (memory, error) {
+	var m memory
+	var found int
+	for line := range bytes.SplitSeq(b, []byte("\n")) {
+		name, rest, ok := bytes.Cut(line, []byte(":"))
+		if !ok {
+			continue
+		}
+		var dst *int64
+		switch string(name) {
+		case "VmRSS":
+			dst = &m.RSS
+		case "VmHWM":
+			dst = &m.HWM
+		default:
+			continue
+		}
+		f := strings.Fields(string(rest))
+		if len(f) != 2 || f[1] != "kB" {
+			return m, fmt.Errorf("cannot parse %s: %q", name, rest)
+		}
+		n, err := strconv.ParseInt(f[0], 10, 64)
+		if err != nil {
+			return m, fmt.Errorf("cannot parse %s: %w", name, err)
+		}
+		*dst = n << 10
+		found++
+	}
+	if found != 2 {
+		return m, errors.New("cannot find VmRSS and VmHWM")
+	}
+	return m, nil
+}
+
+// memory returns the child's current memory.
+func (c *child) memory() (memory, error) { return readMemory(c.cmd.Process.Pid) }

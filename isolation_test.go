@@ -1,0 +1,173 @@
+package main
+
+import (
+	"net/http"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/tidwall/gjson"
+
+	"github.com/infermeter/infermeter/api"
+	"github.com/infermeter/infermeter/examples/simulator/sim"
+)
+
+// TestIsolationMatrix calls every API route as five identities: the org's
+// admin, a member of the org, the admin of another org, no key and a revoked
+// key; it checks the status and which members' rows are visible.
+func TestIsolationMatrix(t *testing.T) {
+	_, base := startSim(t, sim.Options{})
+	cfg := testConfig(t, base, t.TempDir(), "")
+	_, proxyURL, admin := startApp(t, cfg, appOptions{})
+
+	do := func(method, path, key, body string) (int, gjson.Result) {
+		t.Helper()
+		h := map[string]string{"Content-Type": "application/json"}
+		if key != "" {
+			h["Authorization"] = "Bearer " + key
+		}
+		st, b, _ := call(t, method, admin+path, h, body)
+		return st, gjson.ParseBytes(b)
+	}
+	// A revoked key: created through the API, then deleted.
+	st, j := do("POST", "/api/organizations/acme/members", keyAlice, `{"id":"carl","email":"carl@acme.example","role":"member"}`)
+	revoked := j.Get("api_key").String()
+	if st != 201 || revoked == "" {
+		t.Fatalf("create: %d %s", st, j.Raw)
+	}
+	if st, j := do("DELETE", "/api/organizations/acme/members/carl", keyAlice, ""); st != 200 {
+		t.Fatalf("delete: %d %s", st, j.Raw)
+	}
+
+	// Traffic: one request each for alice, bob (plus a failed one) and eve.
+	chat := `{"model":"gpt-4o-mini","messages":[]}`
+	for _, r := range []struct{ key, status string }{{keyAlice, ""}, {keyBob, ""}, {keyBob, "429"}, {keyEve, ""}} {
+		h := map[string]string{"Authorization": "Bearer " + r.key}
+		if r.status != "" {
+			h["X-Sim-Status"] = r.status
+		}
+		call(t, "POST", proxyURL+"/v1/chat/completions", h, chat)
+	}
+	var aliceLog string
+	waitFor(t, "four request logs", func() bool {
+		_, a := do("GET", "/api/account/request-logs", keyAlice, "")
+		_, e := do("GET", "/api/account/request-logs", keyEve, "")
+		for _, l := range a.Get("logs").Array() {
+			if l.Get("user_id").String() == "alice" {
+				aliceLog = l.Get("id").String()
+			}
+		}
+		return len(a.Get("logs").Array()) == 3 && len(e.Get("logs").Array()) == 1
+	})
+
+	type who struct {
+		name, key string
+	}
+	ids := []who{{"admin", keyAlice}, {"member", keyBob}, {"other-admin", keyEve}, {"no-key", ""}, {"revoked", revoked}}
+	// users extracts the visible member ids of an answer ("" when the
+	// route shows no per-member rows).
+	type check func(j gjson.Result) string
+	paths := func(p ...string) check {
+		return func(j gjson.Result) string {
+			seen := map[string]bool{}
+			for _, path := range p {
+				for _, v := range j.Get(path).Array() {
+					seen[v.String()] = true
+				}
+			}
+			out := make([]string, 0, len(seen))
+			for k := range seen {
+				out = append(out, k)
+			}
+			sort.Strings(out)
+			return strings.Join(out, ",")
+		}
+	}
+	field := func(p string) check { return func(j gjson.Result) string { return j.Get(p).String() } }
+	type expect struct {
+		status int
+		rows   string // what check returns; "-" skips the check
+	}
+	cases := []struct {
+		method, pattern, path, body string
+		check                       check
+		want                        [5]expect // admin, member, other admin, no key, revoked
+	}{
+		{"GET", "/api/organizations/{org}/usage", "/api/organizations/acme/usage?group_by=user", "", paths("usage.by_user.#.user_id"),
+			[5]expect{{200, "alice,bob"}, {200, "bob"}, {404, "-"}, {401, "-"}, {401, "-"}}},
+		{"GET", "/api/account/request-logs", "/api/account/request-logs", "", paths("logs.#.user_id"),
+			[5]expect{{200, "alice,bob"}, {200, "bob"}, {200, "eve"}, {401, "-"}, {401, "-"}}},
+		{"GET", "/api/account/request-logs/{id}/details", "/api/account/request-logs/ALICELOG/details", "", field("request.user_id"),
+			[5]expect{{200, "alice"}, {404, "-"}, {404, "-"}, {401, "-"}, {401, "-"}}},
+		{"GET", "/api/account/cost-insights", "/api/account/cost-insights", "", field("insights.total_requests"),
+			[5]expect{{200, "3"}, {200, "2"}, {200, "1"}, {401, "-"}, {401, "-"}}},
+		{"GET", "/api/account/errors", "/api/account/errors", "", field("errors.total_errors"),
+			[5]expect{{200, "1"}, {200, "1"}, {200, "0"}, {401, "-"}, {401, "-"}}},
+		{"GET", "/api/organizations/{org}/members", "/api/organizations/acme/members", "", paths("members.#.id"),
+			[5]expect{{200, "alice,bob"}, {403, "-"}, {404, "-"}, {401, "-"}, {401, "-"}}},
+		{"POST", "/api/organizations/{org}/members", "/api/organizations/acme/members", `{"email":"x@acme.example"}`, field("member.role"),
+			[5]expect{{201, "member"}, {403, "-"}, {404, "-"}, {401, "-"}, {401, "-"}}},
+		{"GET", "/api/organizations/{org}/members/{id}", "/api/organizations/acme/members/bob", "", field("member.id"),
+			[5]expect{{200, "bob"}, {403, "-"}, {404, "-"}, {401, "-"}, {401, "-"}}},
+		{"PATCH", "/api/organizations/{org}/members/{id}", "/api/organizations/acme/members/bob", `{"department":"platform"}`, field("member.department"),
+			[5]expect{{200, "platform"}, {403, "-"}, {404, "-"}, {401, "-"}, {401, "-"}}},
+		{"POST", "/api/organizations/{org}/members/{id}/rotate", "/api/organizations/acme/members/NEWMEMBER/rotate", "", field("member.id"),
+			[5]expect{{200, "NEWMEMBER"}, {403, "-"}, {404, "-"}, {401, "-"}, {401, "-"}}},
+		{"DELETE", "/api/organizations/{org}/members/{id}", "/api/organizations/acme/members/NEWMEMBER", "", field("success"),
+			[5]expect{{200, "true"}, {403, "-"}, {404, "-"}, {401, "-"}, {401, "-"}}},
+		{"GET", "/api/analytics/metrics", "/api/analytics/metrics", "", field("success"),
+			[5]expect{{200, "true"}, {200, "true"}, {200, "true"}, {401, "-"}, {401, "-"}}},
+		{"POST", "/api/analytics/query", "/api/analytics/query", `{"metrics":["requests"],"dimensions":["user"]}`, paths("rows.#.user"),
+			[5]expect{{200, "alice,bob"}, {200, "bob"}, {200, "eve"}, {401, "-"}, {401, "-"}}},
+	}
+
+	covered := map[string]bool{}
+	for _, c := range cases {
+		covered[c.method+" "+c.pattern] = true
+		for i, id := range ids {
+			path := strings.ReplaceAll(c.path, "ALICELOG", aliceLog)
+			if strings.Contains(path, "NEWMEMBER") {
+				// Each identity gets a fresh member to rotate or delete.
+				st, j := do("POST", "/api/organizations/acme/members", keyAlice, `{"email":"tmp@acme.example"}`)
+				if st != 201 {
+					t.Fatalf("create a temporary member: %d %s", st, j.Raw)
+				}
+				path = strings.ReplaceAll(path, "NEWMEMBER", j.Get("member.id").String())
+			}
+			st, j := do(c.method, path, id.key, c.body)
+			w := c.want[i]
+			want := strings.ReplaceAll(w.rows, "NEWMEMBER", "")
+			if st != w.status {
+				t.Errorf("%s %s as %s: status %d, want %d: %s", c.method, c.path, id.name, st, w.status, j.Raw)
+				continue
+			}
+			if st >= 400 && (j.Get("success").Bool() || j.Get("error.code").String() == "") {
+				t.Errorf("%s %s as %s: a failure without the error envelope: %s", c.method, c.path, id.name, j.Raw)
+			}
+			if w.rows == "-" {
+				continue
+			}
+			got := c.check(j)
+			if strings.Contains(w.rows, "NEWMEMBER") {
+				if !strings.HasPrefix(path, c.path[:strings.Index(c.path, "NEWMEMBER")]+got) {
+					t.Errorf("%s %s as %s: %q", c.method, path, id.name, got)
+				}
+				continue
+			}
+			if got != want {
+				t.Errorf("%s %s as %s: visible %q, want %q", c.method, c.path, id.name, got, want)
+			}
+		}
+	}
+	// The matrix covers every route the API serves.
+	for _, r := range api.Routes() {
+		if !covered[r.Method+" "+r.Pattern] {
+			t.Errorf("the isolation matrix does not cover %s %s", r.Method, r.Pattern)
+		}
+	}
+	// The revoked key is refused by the proxy too.
+	st, _, _ = call(t, "POST", proxyURL+"/v1/chat/completions", map[string]string{"Authorization": "Bearer " + revoked}, chat)
+	if st != http.StatusUnauthorized {
+		t.Fatalf("revoked key on the proxy: %d", st)
+	}
+}
