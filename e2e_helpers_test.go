@@ -155,3 +155,6 @@ func sseEvents(t testing.TB, body []byte) []string {
 	}
 	return out
 }
+
+// jsonString returns the value at path of a JSON body as a string.
+func jsonString(b []byte, path string) string { return gjson.GetBytes(b, path).String() }
