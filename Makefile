@@ -30,8 +30,9 @@ test-short: ## run the tests without the race detector
 demo: build ## simulator + sidecar + a bounded traffic generator; the dashboard fills offline
 	./examples/demo.sh
 
-bench: ## run the benchmarks and print the figures
-	$(GO) test -run '^$$' -bench . -benchmem -benchtime 1s ./...
+bench: ## measure infermeter on this machine: one report on stdout and in bin/bench-report.md (<= 10 min)
+	$(GO) build -o $(BIN) .
+	$(GO) run ./examples/bench -bin $(BIN) -go $(GO) -out bin/bench-report.md
 
 lint: ## gofmt, go vet, staticcheck and the one-JSON-import rule
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi

@@ -3,6 +3,8 @@ package api
 import (
 	"cmp"
 	"fmt"
+	"github.com/infermeter/infermeter/store"
+	"github.com/valyala/fasthttp"
 	"maps"
 	"math/bits"
 	"slices"
@@ -217,9 +219,9 @@ type promptRepeat struct {
 //   - cheaper_model: see cheaperModelRec.
 //   - low_cache_hit: see lowCacheHitRec.
 //   - high_error_rate: see highErrorRec.
-//   - repeated_prompts: see repeatedPromptRecs (needs prompt
-//     fingerprints, which the meter does not record yet: never emitted
-//     today).
+//   - repeated_prompts: see repeatedPromptRecs; the fingerprints come from
+//     the request logs of the period (meter.Event.PromptHash), at most
+//     maxPromptScan of them.
 //
 // Savings: estimated_savings is over the period; estimated_monthly_savings
 // scales it to 30 days: savings × 30 / period days (round half-up to the
@@ -310,9 +312,11 @@ func (a *API) costInsights(c *call) {
 			recs = append(recs, highErrorRec(model, byModel[model], st.byModel[model], sp.seconds))
 		}
 	}
-	// Prompt fingerprints are not recorded yet (see repeatedPromptRecs):
-	// the input is empty, so the rule emits nothing today.
-	recs = append(recs, repeatedPromptRecs(nil, byModel, sp.seconds)...)
+	repeats, ok := a.readPromptRepeats(ctx, org.ID, user, p, loc)
+	if !ok {
+		return
+	}
+	recs = append(recs, repeatedPromptRecs(repeats, byModel, sp.seconds)...)
 	slices.SortFunc(recs, func(x, y scoredRec) int {
 		if c := cmp.Compare(y.monthly, x.monthly); c != 0 {
 			return c
@@ -868,3 +872,56 @@ func repeatedPromptRecs(repeats map[string]map[string]promptRepeat, byModel map[
 
 // usdText renders nano-dollars as "$1.25".
 func usdText(n int64) string { return string(AppendUSD([]byte{'$'}, n)) }
+
+// maxPromptScan bounds the request logs read for prompt fingerprints; a
+// period with more successful requests is judged on its newest
+// maxPromptScan.
+const maxPromptScan = 500000
+
+// readPromptRepeats counts, by model and prompt fingerprint, the successful
+// requests of org (of user when not "") in the hours that the cells of p
+// cover, with their cost. On a store failure it answers 500 itself and
+// reports false.
+func (a *API) readPromptRepeats(ctx *fasthttp.RequestCtx, org, user string, p period, loc *time.Location) (map[string]map[string]promptRepeat, bool) {
+	out := map[string]map[string]promptRepeat{}
+	if a.opt.Store == nil {
+		return out, true
+	}
+	q := store.LogQuery{
+		Org:     org,
+		User:    user,
+		Status:  "success",
+		StartID: uint64(hourCeil(p.Start, loc)),
+		EndID:   uint64(hourCeil(p.End, loc)),
+		Limit:   store.MaxLogLimit,
+	}
+	for read := 0; read < maxPromptScan; {
+		evs, next, err := a.opt.Store.Logs(q)
+		if err != nil {
+			a.fail(ctx, fasthttp.StatusInternalServerError, "internal", "cannot read the request logs")
+			return nil, false
+		}
+		for i := range evs {
+			ev := &evs[i]
+			if ev.PromptHash == 0 {
+				continue
+			}
+			m := out[ev.Model]
+			if m == nil {
+				m = map[string]promptRepeat{}
+				out[ev.Model] = m
+			}
+			k := strconv.FormatUint(ev.PromptHash, 16)
+			r := m[k]
+			r.Requests++
+			r.CostNano += ev.CostNano
+			m[k] = r
+		}
+		read += len(evs)
+		if next == "" {
+			break
+		}
+		q.Cursor = next
+	}
+	return out, true
+}

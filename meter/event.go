@@ -45,6 +45,11 @@ type Event struct {
 	RequestBytes  int64
 	ResponseBytes int64
 
+	// PromptHash fingerprints the request body (xxhash64 of the body, or of
+	// its first and last 32 KiB and its length when larger), so repeated
+	// identical prompts can be counted; 0 when the body was empty.
+	PromptHash uint64
+
 	// ProviderRequestID is the provider's own id of the request, from its
 	// response headers (OpenAI x-request-id, Anthropic request-id), at most
 	// MaxProviderRequestID bytes; "" when the provider sent none.

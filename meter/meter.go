@@ -22,7 +22,7 @@ type FlushFunc func(cells []CellRecord, events []Event) error
 type Options struct {
 	// FlushInterval is the batch period (default 1s).
 	FlushInterval time.Duration
-	// QueueSize bounds the hand-off queue (default 65536 events).
+	// QueueSize bounds the hand-off queue (default 16384 events, about 7 MB).
 	QueueSize int
 	// MaxPending bounds the events kept while flushes fail (default 1M);
 	// beyond it the oldest unflushed request logs are dropped and counted.
@@ -80,7 +80,7 @@ func New(opt Options) *Meter {
 		opt.FlushInterval = time.Second
 	}
 	if opt.QueueSize <= 0 {
-		opt.QueueSize = 1 << 16
+		opt.QueueSize = 1 << 14
 	}
 	if opt.MaxPending <= 0 {
 		opt.MaxPending = 1 << 20

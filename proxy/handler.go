@@ -2,12 +2,14 @@ package proxy
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"io"
 	"net"
 	"strconv"
 	"time"
 
+	"github.com/cespare/xxhash/v2"
 	"github.com/tidwall/gjson"
 	"github.com/valyala/fasthttp"
 
@@ -175,7 +177,9 @@ func (s *reqState) begin(ctx *fasthttp.RequestCtx, rest []byte) {
 	ev.Department = m.Department
 	ev.BillingMode = m.BillingMode
 	ev.Upstream = up.name
-	ev.RequestBytes = int64(len(ctx.Request.Body()))
+	body := ctx.Request.Body()
+	ev.RequestBytes = int64(len(body))
+	ev.PromptHash = promptHash(body)
 	if d := ctx.Request.Header.Peek(HeaderDepartment); len(d) > 0 {
 		ev.Department = s.p.internDepartment(d)
 	}
@@ -365,4 +369,28 @@ func truncate(b []byte, n int) []byte {
 		return b[:n]
 	}
 	return b
+}
+
+// promptSample is how much of a large body the prompt fingerprint reads at
+// each end.
+const promptSample = 32 << 10
+
+// promptHash fingerprints a request body for the repeated-prompt insight:
+// xxhash64 of the body, or of its first and last 32 KiB and its length when
+// it is larger (a few µs at most). 0 means no body.
+func promptHash(body []byte) uint64 {
+	if len(body) == 0 {
+		return 0
+	}
+	if len(body) <= 2*promptSample {
+		return xxhash.Sum64(body) | 1
+	}
+	var d xxhash.Digest
+	d.Reset()
+	_, _ = d.Write(body[:promptSample])
+	_, _ = d.Write(body[len(body)-promptSample:])
+	var n [8]byte
+	binary.LittleEndian.PutUint64(n[:], uint64(len(body)))
+	_, _ = d.Write(n[:])
+	return d.Sum64() | 1
 }

@@ -167,6 +167,7 @@ func (s *Store) toRec(b *batch, e *meter.Event) (rec, error) {
 		responseBytes: e.ResponseBytes,
 
 		providerRequestID: e.ProviderRequestID,
+		promptHash:        e.PromptHash,
 		capture:           e.Capture != nil,
 	}
 	if len(r.providerRequestID) > meter.MaxProviderRequestID {

@@ -23,11 +23,12 @@ import (
 //	  uvarint zigzag(ID - Time), wrapping
 //	  uvarint dictionary ids: User, Department, BillingMode, Upstream, Model, Tags
 //	  byte    flags (flagStream, flagPriced, flagErrorMessage, flagRequestID,
-//	          flagCapture; any other bit is an error)
+//	          flagCapture, flagPromptHash; any other bit is an error)
 //	  byte    Category, ErrorType, Usage.Tier, Usage.Source
 //	  varint  Status
 //	  [uvarint length, bytes] ErrorMessage when flagErrorMessage
 //	  [uvarint length, bytes] ProviderRequestID when flagRequestID
+//	  [8 bytes little endian] PromptHash when flagPromptHash
 //	  uvarint mask of reported usage counts (bit i = counts[i].OK)
 //	  varint  N of each reported count, in countFields order
 //	  varint  CostNano, LatencyMicros, TTFTMicros, RequestBytes, ResponseBytes
@@ -36,9 +37,9 @@ import (
 // that the log has a Capture, stored apart under its capture key (see
 // capture.go) and deleted with the log.
 //
-// flagRequestID and flagCapture were added after the first blocks were
-// written; a block without them decodes as before, so the block version did
-// not change.
+// flagRequestID, flagCapture and flagPromptHash were added after the first
+// blocks were written; a block without them decodes as before, so the block
+// version did not change.
 
 const (
 	blockVersion = 1
@@ -52,7 +53,8 @@ const (
 	flagErrorMessage = 1 << 2
 	flagRequestID    = 1 << 3
 	flagCapture      = 1 << 4
-	knownFlags       = flagStream | flagPriced | flagErrorMessage | flagRequestID | flagCapture
+	flagPromptHash   = 1 << 5
+	knownFlags       = flagStream | flagPriced | flagErrorMessage | flagRequestID | flagCapture | flagPromptHash
 
 	numCounts = 13
 	// maxVarintLen is the longest varint of a uint64.
@@ -77,6 +79,7 @@ type rec struct {
 	costNano, latencyMicros, ttftMicros                  int64
 	requestBytes, responseBytes                          int64
 	providerRequestID                                    string
+	promptHash                                           uint64
 	// capture: the log has a Capture under captureKey(org, id).
 	capture bool
 }
@@ -122,6 +125,7 @@ func (r *rec) event(org string, names []string) (meter.Event, error) {
 		ResponseBytes: r.responseBytes,
 
 		ProviderRequestID: cloneString(r.providerRequestID),
+		PromptHash:        r.promptHash,
 	}
 	e.Usage.Tier, e.Usage.Source = r.tier, r.source
 	for i, c := range countFields(&e.Usage) {
@@ -166,6 +170,9 @@ func appendRec(dst []byte, prev uint64, r *rec) []byte {
 	if r.capture {
 		flags |= flagCapture
 	}
+	if r.promptHash != 0 {
+		flags |= flagPromptHash
+	}
 	dst = append(dst, flags, byte(r.category), byte(r.errorType), byte(r.tier), byte(r.source))
 	dst = binary.AppendVarint(dst, r.status)
 	if r.errorMessage != "" {
@@ -175,6 +182,9 @@ func appendRec(dst []byte, prev uint64, r *rec) []byte {
 	if r.providerRequestID != "" {
 		dst = binary.AppendUvarint(dst, uint64(len(r.providerRequestID)))
 		dst = append(dst, r.providerRequestID...)
+	}
+	if r.promptHash != 0 {
+		dst = binary.LittleEndian.AppendUint64(dst, r.promptHash)
 	}
 	var mask uint64
 	for i := range r.counts {
@@ -275,6 +285,22 @@ func (d *recDecoder) byte(what string) byte {
 	return b
 }
 
+func (d *recDecoder) uint64le(what string) uint64 {
+	if d.err != nil {
+		return 0
+	}
+	if len(d.s)-d.i < 8 {
+		d.fail(what)
+		return 0
+	}
+	var v uint64
+	for k := 7; k >= 0; k-- {
+		v = v<<8 | uint64(d.s[d.i+k])
+	}
+	d.i += 8
+	return v
+}
+
 // next decodes the next record into r.
 func (d *recDecoder) next(r *rec) error {
 	r.id = d.prev + d.uvarint("id")
@@ -301,6 +327,10 @@ func (d *recDecoder) next(r *rec) error {
 	}
 	if flags&flagRequestID != 0 {
 		r.providerRequestID = d.str("provider request id length")
+	}
+	r.promptHash = 0
+	if flags&flagPromptHash != 0 {
+		r.promptHash = d.uint64le("prompt hash")
 	}
 	mask := d.uvarint("count mask")
 	if mask >= 1<<numCounts {

@@ -65,6 +65,7 @@ func fullEvent(id uint64) meter.Event {
 		ResponseBytes: 1 << 40,
 
 		ProviderRequestID: "req_01JABCDEF\x00\xff",
+		PromptHash:        0xfedcba9876543210,
 	}
 }
 

@@ -21,10 +21,11 @@ type queryResult struct {
 }
 
 // timeQuery sends GET path to the admin API samples times (after one
-// untimed warm-up) and checks each answer with check, which returns the
-// number of rows.
-func timeQuery(hc *fasthttp.HostClient, adminAddr, name, path string, samples int, check func(body []byte) (int64, error)) queryResult {
+// untimed warm-up), or fewer when maxTime is spent, and checks each answer
+// with check, which returns the number of rows.
+func timeQuery(hc *fasthttp.HostClient, adminAddr, name, path string, samples int, maxTime time.Duration, check func(body []byte) (int64, error)) queryResult {
 	r := queryResult{Name: name, Path: path, Samples: samples}
+	stop := time.Now().Add(maxTime)
 	req := fasthttp.AcquireRequest()
 	resp := fasthttp.AcquireResponse()
 	defer fasthttp.ReleaseRequest(req)
@@ -49,6 +50,9 @@ func timeQuery(hc *fasthttp.HostClient, adminAddr, name, path string, samples in
 		r.Bytes = len(resp.Body())
 		if i >= 0 {
 			lat = append(lat, int64(d))
+		}
+		if time.Now().After(stop) {
+			break
 		}
 	}
 	r.Lat = quantilesOf(lat)
@@ -82,20 +86,21 @@ func checkLogs(want int64) func([]byte) (int64, error) {
 
 // runAnalytics times the usage route (grouped by user and by model, default
 // period: the last 30 days) and a request-log page (the newest and one
-// from a cursor deep in the list).
-func runAnalytics(adminAddr, deepCursor string, samples int) []queryResult {
+// from a cursor deep in the list), each for at most samples requests or
+// maxTime.
+func runAnalytics(adminAddr, deepCursor string, samples int, maxTime time.Duration) []queryResult {
 	hc := newClient(adminAddr, 4)
 	hc.ReadTimeout = time.Minute
 	defer hc.CloseIdleConnections()
 	org := "/api/organizations/" + benchOrg
 	out := []queryResult{
-		timeQuery(hc, adminAddr, "usage, group_by=user (30 days)", org+"/usage?group_by=user", samples, checkUsage("by_user")),
-		timeQuery(hc, adminAddr, "usage, group_by=model (30 days)", org+"/usage?group_by=model", samples, checkUsage("by_model")),
-		timeQuery(hc, adminAddr, "request logs, first page (100)", "/api/account/request-logs?limit=100", samples, checkLogs(100)),
+		timeQuery(hc, adminAddr, "usage, group_by=user (30 days)", org+"/usage?group_by=user", samples, maxTime, checkUsage("by_user")),
+		timeQuery(hc, adminAddr, "usage, group_by=model (30 days)", org+"/usage?group_by=model", samples, maxTime, checkUsage("by_model")),
+		timeQuery(hc, adminAddr, "request logs, first page (100)", "/api/account/request-logs?limit=100", samples, maxTime, checkLogs(100)),
 	}
 	if deepCursor != "" {
 		out = append(out, timeQuery(hc, adminAddr, "request logs, page at the middle (100)",
-			"/api/account/request-logs?limit=100&cursor="+url.QueryEscape(deepCursor), samples, checkLogs(100)))
+			"/api/account/request-logs?limit=100&cursor="+url.QueryEscape(deepCursor), samples, maxTime, checkLogs(100)))
 	}
 	return out
 }

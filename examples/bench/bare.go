@@ -1,8 +1,14 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
+	"errors"
+	"fmt"
 	"io"
+	"net"
+	"os"
+	"os/exec"
 	"sync"
 	"time"
 
@@ -89,4 +95,89 @@ func (b *bareBody) Close() error {
 	b.resp, b.r = nil, nil
 	b.bp.bodies.Put(b)
 	return nil
+}
+
+// serveBareFlag makes the bench binary serve only the bare proxy, in a
+// process of its own: `bench -serve-bare UPSTREAM` prints its loopback
+// address on stdout and serves until its stdin closes (so it never outlives
+// the harness).
+const serveBareFlag = "-serve-bare"
+
+// serveBareMain is the main of a bare-proxy process.
+func serveBareMain(upstream string) error {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return fmt.Errorf("cannot listen on loopback: %w", err)
+	}
+	s := newBareProxy(upstream).server()
+	go func() {
+		_, _ = io.Copy(io.Discard, os.Stdin)
+		_ = s.Shutdown()
+	}()
+	fmt.Println(ln.Addr().String())
+	return s.Serve(ln)
+}
+
+// bareProcess is a bare proxy running in a child process.
+type bareProcess struct {
+	cmd   *exec.Cmd
+	stdin io.WriteCloser
+	addr  string
+}
+
+// startBareProcess starts this program as a bare proxy to upstream.
+func startBareProcess(upstream string) (*bareProcess, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return nil, fmt.Errorf("cannot find the bench binary: %w", err)
+	}
+	bp := &bareProcess{cmd: exec.Command(self, serveBareFlag, upstream)}
+	bp.cmd.Stderr = os.Stderr
+	if bp.stdin, err = bp.cmd.StdinPipe(); err != nil {
+		return nil, fmt.Errorf("cannot start the bare proxy process: %w", err)
+	}
+	out, err := bp.cmd.StdoutPipe()
+	if err != nil {
+		return nil, fmt.Errorf("cannot start the bare proxy process: %w", err)
+	}
+	if err := bp.cmd.Start(); err != nil {
+		return nil, fmt.Errorf("cannot start the bare proxy process: %w", err)
+	}
+	line := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(out)
+		if sc.Scan() {
+			line <- sc.Text()
+		}
+		close(line)
+		_, _ = io.Copy(io.Discard, out)
+	}()
+	select {
+	case addr, ok := <-line:
+		if !ok || addr == "" {
+			bp.stop()
+			return nil, errors.New("cannot start the bare proxy process: it printed no address")
+		}
+		bp.addr = addr
+	case <-time.After(30 * time.Second):
+		bp.stop()
+		return nil, errors.New("cannot start the bare proxy process: no address after 30s")
+	}
+	return bp, nil
+}
+
+// stop closes the child's stdin and waits for it (at most 10s, then kill).
+func (bp *bareProcess) stop() {
+	_ = bp.stdin.Close()
+	done := make(chan struct{})
+	go func() {
+		_ = bp.cmd.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		_ = bp.cmd.Process.Kill()
+		<-done
+	}
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -11,6 +12,19 @@ import (
 
 	"github.com/valyala/fasthttp"
 )
+
+// TestMain lets the test binary serve as the bare proxy process, as the
+// bench binary does.
+func TestMain(m *testing.M) {
+	if len(os.Args) == 3 && os.Args[1] == serveBareFlag {
+		if err := serveBareMain(os.Args[2]); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
 
 // sections are the headings every report has, in order.
 var sections = []string{
@@ -199,7 +213,7 @@ func cannedReport() *report {
 		ClosedDur: 3 * time.Second, Rounds: 10, IdleMem: memory{RSS: 15 << 20, HWM: 15 << 20}, AfterLoad: memory{RSS: 40 << 20, HWM: 60 << 20}}
 	for _, kind := range []string{"chat", "stream"} {
 		for _, c := range []int{1, 64} {
-			for i, tg := range []string{"direct", "bare", "infermeter"} {
+			for i, tg := range []string{"direct", "bare", "bare-proc", "infermeter"} {
 				x := closedResult{Target: tg, Kind: kind, Conc: c, OK: 3000, Elapsed: time.Second, Lat: q(float64(50+10*i), float64(100+20*i))}
 				if kind == "stream" {
 					x.TTFT = q(float64(40+10*i), float64(80+30*i))
@@ -232,9 +246,9 @@ func TestReportFormat(t *testing.T) {
 	md := b.String()
 	checkSections(t, md, true)
 	for _, want := range []string{
-		"| added latency p50, chat c1 | ≤ 10 µs | 10.0 µs | PASS | 0.0 µs to spare |",
-		"| added latency p99, chat c1 | ≤ 25 µs | 20.0 µs | PASS |",
-		"| added TTFT p99, stream c1 | ≤ 50 µs | 30.0 µs | PASS |",
+		"| added latency p50, chat c1 | ≤ 10 µs | 20.0 µs (vs bare-proc: 10.0 µs) | MISS | over by 10.0 µs (2.0× the limit) |",
+		"| added latency p99, chat c1 | ≤ 25 µs | 40.0 µs (vs bare-proc: 20.0 µs) | MISS |",
+		"| added TTFT p99, stream c1 | ≤ 50 µs | 60.0 µs (vs bare-proc: 30.0 µs) | MISS |",
 		"| RSS idle | ≤ 20 MB | 15.0 MB | PASS |",
 		"| RSS at 10k req/s (peak sampled) | ≤ 64 MB | 50.0 MB | PASS |",
 		"| RSS with 5M aggregate cells | ≤ 256 MB (5M cells) | 2048.0 MB | MISS |",
@@ -243,7 +257,8 @@ func TestReportFormat(t *testing.T) {
 		"| allocs/op of extract + price + record (non-streamed) | 0 | 0 (extract 0, lookup 0, cost 0, record 0) | PASS |",
 		"| events/s into the store (fsync per commit, 100k events per flush) | ≥ 100k/s | 200.0k/s | PASS |",
 		"| 512 concurrent streams through infermeter | all complete, no stall | 512/512 completed",
-		"| chat c1 | 1.00 | 10.0 µs | 20.0 µs | 40.0 µs |  |  |",
+		"| chat c1 | bare-proc | 1.00 | 10.0 µs | 20.0 µs | 40.0 µs |  |  |",
+		"| throughput vs bare proxy, chat c64 | ≥ 90% | 100.0% (vs bare-proc: 100.0%) | PASS |",
 		"| sustained Apply, fsync per commit (infermeter's setting) | 200000 |",
 		"| store | Apply/sync=true | 2.003e+08 | 626964 | 1481 | 5025 events/s |",
 		"- a note",
@@ -308,7 +323,7 @@ func TestSmoke(t *testing.T) {
 	if len(r.Notes) > 0 {
 		t.Errorf("notes: %q", r.Notes)
 	}
-	if len(r.Closed) != 12 || r.Streams == nil || r.Streams.Completed != r.Streams.Streams || len(r.Open) != 2 ||
+	if len(r.Closed) != 16 || r.Streams == nil || r.Streams.Completed != r.Streams.Streams || len(r.Open) != 2 ||
 		len(r.GoBench) == 0 || r.Sustained == nil || r.Cells == nil || r.Cells.Mem.RSS == 0 ||
 		r.Logs == nil || r.Logs.Seed.Logs != o.Logs || len(r.Queries) != 4 {
 		t.Errorf("a part is missing: %+v", r)

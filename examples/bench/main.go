@@ -26,6 +26,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync"
@@ -55,6 +56,8 @@ type options struct {
 	LogMembers  int
 	LogModels   int
 	Samples     int
+	// QueryTime bounds the timed requests of one analytics query.
+	QueryTime time.Duration
 	// StoreBatch events per Apply in the sustained store run, at most
 	// StoreBatches of them.
 	StoreBatch   int
@@ -70,14 +73,14 @@ var phaseNames = []string{"gobench", "store", "proxy", "cells", "analytics"}
 
 func defaultOptions(quick bool) options {
 	o := options{
-		Go: "go", Budget: 10 * time.Minute, ClosedDur: 3 * time.Second, Rounds: 10, OpenDur: 5 * time.Second,
+		Go: "go", Budget: 8*time.Minute + 30*time.Second, ClosedDur: 3 * time.Second, Rounds: 10, OpenDur: 5 * time.Second,
 		Rates: []float64{1000, 5000, 10000}, Workers: 512, Streams: 512, CellMembers: 100_000,
-		Logs: 10_000_000, LogMembers: 200, LogModels: 10, Samples: 20, Benchtime: "1s",
+		Logs: 10_000_000, LogMembers: 200, LogModels: 10, Samples: 20, QueryTime: 15 * time.Second, Benchtime: "1s",
 		StoreBatch: 100_000, StoreBatches: 10,
 	}
 	if quick {
 		o.Quick = true
-		o.Budget, o.ClosedDur, o.Rounds, o.OpenDur = 3*time.Minute, 600*time.Millisecond, 2, time.Second
+		o.Budget, o.ClosedDur, o.Rounds, o.OpenDur, o.QueryTime = 3*time.Minute, 600*time.Millisecond, 2, time.Second, 5*time.Second
 		o.Workers, o.Streams, o.CellMembers, o.Logs, o.Samples, o.Benchtime = 64, 64, 200, 10_000, 5, "100ms"
 		o.StoreBatch, o.StoreBatches = 5000, 3
 	}
@@ -85,6 +88,12 @@ func defaultOptions(quick bool) options {
 }
 
 func main() {
+	if len(os.Args) == 3 && os.Args[1] == serveBareFlag {
+		if err := serveBareMain(os.Args[2]); err != nil {
+			fatal(err)
+		}
+		return
+	}
 	quick := flag.Bool("quick", false, "smoke sizes: short runs, 10k cells, 10k logs (numbers not comparable)")
 	fs := flag.CommandLine
 	// Defaults depend on -quick, so read it first.
@@ -110,6 +119,7 @@ func main() {
 	fs.IntVar(&o.LogMembers, "log-members", o.LogMembers, "analytics run: members")
 	fs.IntVar(&o.LogModels, "log-models", o.LogModels, "analytics run: models (at most 50)")
 	fs.IntVar(&o.Samples, "samples", o.Samples, "analytics run: timed requests per query")
+	fs.DurationVar(&o.QueryTime, "query-time", o.QueryTime, "analytics run: at most this long timing one query")
 	fs.StringVar(&o.Benchtime, "benchtime", o.Benchtime, "go benchmarks: -benchtime")
 	fs.IntVar(&o.StoreBatch, "store-batch", o.StoreBatch, "sustained store run: events per Apply (one flush)")
 	fs.IntVar(&o.StoreBatches, "store-batches", o.StoreBatches, "sustained store run: at most this many Apply calls (and at most 30s)")
@@ -213,6 +223,8 @@ func (o *options) validate() error {
 		return fmt.Errorf("invalid -log-members %d or -log-models %d", o.LogMembers, o.LogModels)
 	case o.Samples < 1 || o.Samples > 1000:
 		return fmt.Errorf("invalid -samples %d: want 1 to 1000", o.Samples)
+	case o.QueryTime <= 0 || o.QueryTime > 5*time.Minute:
+		return fmt.Errorf("invalid -query-time %s: want more than 0 and at most 5m", o.QueryTime)
 	case o.StoreBatch < 1 || o.StoreBatch > 1_000_000 || o.StoreBatches < 1 || o.StoreBatches > 1000:
 		return fmt.Errorf("invalid -store-batch %d or -store-batches %d", o.StoreBatch, o.StoreBatches)
 	}
@@ -240,7 +252,7 @@ func run(ctx context.Context, o options) (*report, error) {
 		o.Logf = func(string, ...any) {}
 	}
 	h := &harness{o: o, start: time.Now()}
-	h.r = &report{Date: h.start, Machine: readMachine(o.Go), Command: o.Command, Quick: o.Quick, ClosedDur: o.ClosedDur, Rounds: o.Rounds}
+	h.r = &report{Date: h.start, Machine: readMachine(o.Go), Command: o.Command, Quick: o.Quick, Budget: o.Budget, ClosedDur: o.ClosedDur, Rounds: o.Rounds}
 	defer h.close()
 	if err := h.setup(); err != nil {
 		return nil, err
@@ -402,8 +414,15 @@ func (h *harness) proxyRuns() {
 	targets := []target{
 		{Name: "direct", Addr: h.simAddr},
 		{Name: "bare", Addr: bareAddr},
-		{Name: "infermeter", Addr: c.proxyAddr},
 	}
+	if bp, err := startBareProcess(h.simAddr); err != nil {
+		h.note("proxy: %s", err)
+	} else {
+		defer bp.stop()
+		targets = append(targets, target{Name: "bare-proc", Addr: bp.addr})
+	}
+	targets = append(targets, target{Name: "infermeter", Addr: c.proxyAddr})
+	imTarget := len(targets) - 1
 	for i := range targets {
 		targets[i].hc = newClient(targets[i].Addr, 256)
 		defer targets[i].hc.CloseIdleConnections()
@@ -431,7 +450,7 @@ func (h *harness) proxyRuns() {
 			}
 		}
 		h.o.Logf("open loop %s for %s", fmtRate(rate), h.o.OpenDur)
-		o := runOpen(targets[2].hc, c.proxyAddr, rate, h.o.OpenDur, h.o.Workers, 10*time.Second, sample)
+		o := runOpen(targets[imTarget].hc, c.proxyAddr, rate, h.o.OpenDur, h.o.Workers, 10*time.Second, sample)
 		o.PeakRSS = peak
 		h.o.Logf("open loop %s: achieved %s, p50 %s p99 %s, late %d, errors %d, peak RSS %s", fmtRate(rate), fmtRate(o.Achieved),
 			fmtUS(o.Lat.P50), fmtUS(o.Lat.P99), o.Late, o.Errors, fmtMB(float64(peak)))
@@ -456,7 +475,7 @@ func (h *harness) seededRuns(step func(string, func())) {
 		return
 	}
 	// Keep time for loading both stores and the queries after seeding.
-	reserve := min(h.o.Budget/4, 150*time.Second)
+	reserve := min(h.o.Budget/3, 170*time.Second)
 	deadline := time.Now().Add(h.left() - reserve)
 	if h.left()-reserve < 5*time.Second {
 		h.note("seeded runs: skipped, out of time budget (%s left)", h.left().Round(time.Second))
@@ -496,7 +515,7 @@ func (h *harness) seededRuns(step func(string, func())) {
 	}
 	wg.Wait()
 	h.r.Phases = append(h.r.Phases, phase{Name: "seed stores (in parallel)", Took: time.Since(t0)})
-	runtime.GC() // the seeding garbage is not the children's business
+	debug.FreeOSMemory() // the seeding garbage is not the children's business
 
 	if doCells && h.r.Cells.Err == "" {
 		step("cells", func() {
@@ -510,7 +529,7 @@ func (h *harness) seededRuns(step func(string, func())) {
 			c := h.seededChild(h.r.Logs, logsDir, h.o.Logs+1_000_000)
 			if c != nil {
 				h.o.Logf("analytics queries, %d samples each", h.o.Samples)
-				h.r.Queries = runAnalytics(c.adminAddr, h.r.Logs.Seed.DeepCursor, h.o.Samples)
+				h.r.Queries = runAnalytics(c.adminAddr, h.r.Logs.Seed.DeepCursor, h.o.Samples, h.o.QueryTime)
 				for _, q := range h.r.Queries {
 					h.o.Logf("%s: p50 %s p99 %s %s", q.Name, fmtMS(q.Lat.P50), fmtMS(q.Lat.P99), q.Err)
 				}
@@ -523,7 +542,7 @@ func (h *harness) seededRuns(step func(string, func())) {
 // seededChild starts infermeter on a seeded data dir, waits for readiness
 // and records its memory.
 func (h *harness) seededChild(sr *storeRun, dir string, maxLogs int) *child {
-	timeout := max(h.left(), 30*time.Second)
+	timeout := max(h.left(), time.Minute)
 	c, err := startChild(childConfig{Bin: h.bin, Dir: dir, SimAddr: h.simAddr, MaxLogs: maxLogs}, timeout)
 	if err != nil {
 		sr.Err = err.Error()

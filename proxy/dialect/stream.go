@@ -39,6 +39,7 @@ func (s *StreamState) Reset(d Dialect, cat usage.Category) {
 
 var (
 	keyUsage     = []byte(`"usage"`)
+	keyXGroq     = []byte(`"x_groq"`)
 	keyUsageMeta = []byte(`"usageMetadata"`)
 	keyError     = []byte(`"error"`)
 	keyTier      = []byte(`"service_tier"`)
@@ -121,7 +122,7 @@ func (s *StreamState) onOpenAI(data []byte) {
 	}
 	if bytes.Contains(data, keyUsage) {
 		uj := get(data, "usage")
-		if !uj.IsObject() {
+		if !uj.IsObject() && bytes.Contains(data, keyXGroq) {
 			uj = get(data, "x_groq.usage") // Groq before 2026
 		}
 		if readOpenAIUsage(&s.u, uj, s.cat) && s.u.Reported() {
