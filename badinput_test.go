@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"io"
 	"net"
 	"net/http"
 	"strconv"
@@ -26,26 +25,6 @@ func taggedLog(t *testing.T, admin, id string) gjson.Result {
 		t.Fatalf("case %s was logged %d times", id, n)
 	}
 	return logs.Get("logs.0")
-}
-
-// callLoose is call for a response that may end abruptly: it returns what
-// arrived.
-func callLoose(t testing.TB, method, url string, headers map[string]string, body string) (int, []byte) {
-	t.Helper()
-	req, err := http.NewRequest(method, url, strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for k, v := range headers {
-		req.Header.Set(k, v)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatalf("%s %s: %s", method, url, err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, b
 }
 
 // TestBadUpstreamAnswersAreMetered sends requests whose upstream answers

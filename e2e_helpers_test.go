@@ -98,8 +98,28 @@ func startApp(t testing.TB, cfg *config.Config, opt appOptions) (*app, string, s
 	return a, "http://" + a.proxyLn.Addr().String(), "http://" + a.adminLn.Addr().String()
 }
 
-// call sends one request and returns status and body.
+// call sends one request and returns status, body and headers; a body that
+// cannot be read whole fails the test.
 func call(t testing.TB, method, url string, headers map[string]string, body string) (int, []byte, http.Header) {
+	t.Helper()
+	st, b, h, err := send(t, method, url, headers, body)
+	if err != nil {
+		t.Fatalf("%s %s: cannot read body: %s", method, url, err)
+	}
+	return st, b, h
+}
+
+// callLoose is call for a response that may end abruptly: it returns what
+// arrived.
+func callLoose(t testing.TB, method, url string, headers map[string]string, body string) (int, []byte) {
+	t.Helper()
+	st, b, _, _ := send(t, method, url, headers, body)
+	return st, b
+}
+
+// send sends one request; it returns what arrived of the body and the
+// error that ended reading it.
+func send(t testing.TB, method, url string, headers map[string]string, body string) (int, []byte, http.Header, error) {
 	t.Helper()
 	req, err := http.NewRequest(method, url, strings.NewReader(body))
 	if err != nil {
@@ -114,10 +134,7 @@ func call(t testing.TB, method, url string, headers map[string]string, body stri
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatalf("%s %s: cannot read body: %s", method, url, err)
-	}
-	return resp.StatusCode, b, resp.Header
+	return resp.StatusCode, b, resp.Header, err
 }
 
 // adminGet calls the admin API with a bearer key.
