@@ -13,9 +13,11 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/infermeter/infermeter/api"
+	"github.com/infermeter/infermeter/api/feed"
 	"github.com/infermeter/infermeter/config"
 	"github.com/infermeter/infermeter/meter"
 	"github.com/infermeter/infermeter/meter/account"
+	"github.com/infermeter/infermeter/meter/budget"
 	"github.com/infermeter/infermeter/meter/pricing"
 	"github.com/infermeter/infermeter/proxy"
 	"github.com/infermeter/infermeter/proxy/estimate"
@@ -27,6 +29,8 @@ type appOptions struct {
 	Logf func(format string, args ...any)
 	// Now is the clock of the proxy, meter and API; nil is time.Now.
 	Now func() time.Time
+	// FeedCostInterval is the live feed's cost_update period; 0 is 10s.
+	FeedCostInterval time.Duration
 }
 
 // app is one running infermeter: the parts and their listeners.
@@ -35,8 +39,10 @@ type app struct {
 	logf               func(string, ...any)
 	store              *store.Store
 	meter              *meter.Meter
+	budget             *budget.Ledger
 	proxy              *proxy.Proxy
 	api                *api.API
+	feed               *feed.Hub
 	proxySrv, adminSrv *fasthttp.Server
 	proxyLn, adminLn   net.Listener
 	ready              atomic.Bool
@@ -87,6 +93,8 @@ func newApp(cfg *config.Config, opt appOptions) (*app, error) {
 		Location:      dir.Location,
 		Metrics:       set,
 		Logf:          opt.Logf,
+		// The feed is built below, before the meter starts.
+		OnEvent: func(ev *meter.Event) { a.feed.Publish(ev) },
 		Flush: func(cells []meter.CellRecord, events []meter.Event) error {
 			if err := st.Apply(cells, events); err != nil {
 				return err
@@ -107,6 +115,14 @@ func newApp(cfg *config.Config, opt appOptions) (*app, error) {
 		return nil, err
 	}
 	a.meter.SeedID(st.NewestID())
+	// Budgets start from the month's stored spend (each org's month, in its
+	// timezone, at the proxy's clock).
+	now := time.Now
+	if opt.Now != nil {
+		now = opt.Now
+	}
+	a.budget = budget.New(budget.Options{Location: dir.Location})
+	a.meter.View(func(cells map[meter.CellKey]*meter.Cell) { a.budget.Seed(cells, now()) })
 	ups := make([]proxy.UpstreamConfig, 0, len(cfg.Upstreams))
 	for _, u := range cfg.Upstreams {
 		ups = append(ups, proxy.UpstreamConfig{Name: u.Name, Dialect: u.Dialect, BaseURL: u.BaseURL, APIKey: u.APIKey})
@@ -124,11 +140,22 @@ func newApp(cfg *config.Config, opt appOptions) (*app, error) {
 		ConnectTimeout:  cfg.UpstreamConnectTimeout,
 		Metrics:         set,
 		Now:             opt.Now,
+		Budget:          a.budget,
 	})
 	if err != nil {
 		_ = st.Close()
 		return nil, err
 	}
+	// The feed reads the month's spend of every org and member now: the
+	// cells are loaded and the meter has not started.
+	a.feed = feed.New(feed.Options{
+		Accounts:     dir,
+		Meter:        a.meter,
+		Origins:      cfg.CORSOrigins,
+		Now:          opt.Now,
+		CostInterval: opt.FeedCostInterval,
+		Metrics:      set,
+	})
 	a.api = api.New(api.Options{
 		Accounts:      dir,
 		Meter:         a.meter,
@@ -139,6 +166,7 @@ func newApp(cfg *config.Config, opt appOptions) (*app, error) {
 		Metrics:       []*metrics.Set{set},
 		Ready:         a.ready.Load,
 		Now:           opt.Now,
+		Feed:          a.feed.Serve,
 	})
 	if len(cfg.Orgs) == 0 {
 		opt.Logf("infermeter: no orgs or members configured: every proxied request will get 401 (see examples/infermeter.yaml)")
@@ -201,6 +229,13 @@ func (a *app) close() error {
 			errs = append(errs, fmt.Errorf("cannot drain the proxy in %s: %w", a.cfg.ShutdownTimeout, err))
 		}
 		cancel()
+	}
+	// The feed closes once the proxy is drained and before the meter: the
+	// server does not track hijacked connections, so the hub says going
+	// away to its clients and waits for them; the meter's last events then
+	// reach a closed hub, which drops them without blocking.
+	if a.feed != nil {
+		_ = a.feed.Close()
 	}
 	if a.adminSrv != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

@@ -115,6 +115,8 @@ func TestIsolationMatrix(t *testing.T) {
 			[5]expect{{200, "NEWMEMBER"}, {403, "-"}, {404, "-"}, {401, "-"}, {401, "-"}}},
 		{"DELETE", "/api/organizations/{org}/members/{id}", "/api/organizations/acme/members/NEWMEMBER", "", field("success"),
 			[5]expect{{200, "true"}, {403, "-"}, {404, "-"}, {401, "-"}, {401, "-"}}},
+		{"GET", "/api/organizations/{org}/export/usage", "/api/organizations/acme/export/usage?format=json", "", paths("rows.#.user_id"),
+			[5]expect{{200, "alice,bob"}, {403, "-"}, {404, "-"}, {401, "-"}, {401, "-"}}},
 		{"GET", "/api/analytics/metrics", "/api/analytics/metrics", "", field("success"),
 			[5]expect{{200, "true"}, {200, "true"}, {200, "true"}, {401, "-"}, {401, "-"}}},
 		{"POST", "/api/analytics/query", "/api/analytics/query", `{"metrics":["requests"],"dimensions":["user"]}`, paths("rows.#.user"),

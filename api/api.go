@@ -41,6 +41,9 @@ type Options struct {
 	Ready func() bool
 	// Now is the clock; nil is time.Now.
 	Now func() time.Time
+	// Feed serves GET /ws/analytics (the live feed, which authenticates
+	// itself: it also takes ?token=); nil answers 404 there.
+	Feed fasthttp.RequestHandler
 }
 
 // API is the admin HTTP handler. Safe for concurrent use.
@@ -84,6 +87,11 @@ func (a *API) Handler(ctx *fasthttp.RequestCtx) {
 		}
 		metrics.WriteProcessMetrics(w)
 		return
+	case "/ws/analytics":
+		if a.opt.Feed != nil {
+			a.opt.Feed(ctx)
+			return
+		}
 	}
 	if !strings.HasPrefix(path, "/api/") {
 		a.fail(ctx, fasthttp.StatusNotFound, "not_found", "no such route: "+path)

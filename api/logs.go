@@ -130,7 +130,7 @@ func (a *API) requestLogs(c *call) {
 			a.badParam(ctx, err)
 			return
 		}
-		q.StartID, q.EndID = uint64(p.Start.UnixNano()), uint64(p.End.UnixNano())
+		q.StartID, q.EndID = idBounds(p)
 	}
 	evs, next, err := a.opt.Store.Logs(q)
 	if err != nil {

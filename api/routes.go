@@ -48,6 +48,7 @@ var routes = []route{
 	{fasthttp.MethodGet, seg("api/account/request-logs/{id}/details"), false, (*API).requestLogDetails},
 	{fasthttp.MethodGet, seg("api/account/cost-insights"), false, (*API).costInsights},
 	{fasthttp.MethodGet, seg("api/account/errors"), false, (*API).errorReport},
+	{fasthttp.MethodGet, seg("api/organizations/{org}/export/usage"), true, (*API).exportUsage},
 	{fasthttp.MethodGet, seg("api/organizations/{org}/members"), true, (*API).listMembers},
 	{fasthttp.MethodPost, seg("api/organizations/{org}/members"), true, (*API).createMember},
 	{fasthttp.MethodGet, seg("api/organizations/{org}/members/{id}"), true, (*API).getMember},

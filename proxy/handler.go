@@ -15,6 +15,7 @@ import (
 
 	"github.com/infermeter/infermeter/meter"
 	"github.com/infermeter/infermeter/meter/account"
+	"github.com/infermeter/infermeter/meter/budget"
 	"github.com/infermeter/infermeter/meter/usage"
 	"github.com/infermeter/infermeter/proxy/dialect"
 )
@@ -62,8 +63,9 @@ type reqState struct {
 	finished   bool
 	upstreamOK bool
 
-	cap *capture // nil unless capture_bodies is on
-	ids idSlab   // backs ev.ProviderRequestID
+	cap    *capture      // nil unless capture_bodies is on
+	ids    idSlab        // backs ev.ProviderRequestID
+	ticket budget.Ticket // the request's reservation, settled by record
 }
 
 func (p *Proxy) getState() *reqState {
@@ -81,6 +83,7 @@ func (p *Proxy) putState(s *reqState) {
 	s.bodyCopy = s.bodyCopy[:0]
 	s.upResp, s.body = nil, nil
 	s.cap = nil
+	s.ticket = budget.Ticket{}
 	s.mode, s.collected = modeSSE, false
 	s.dropUsage, s.encoded, s.gotFirst, s.eof, s.finished, s.upstreamOK = false, false, false, false, false, false
 	s.raw = s.raw[:0]
@@ -119,6 +122,14 @@ func (p *Proxy) Handler(ctx *fasthttp.RequestCtx) {
 	s := p.getState()
 	s.up, s.member, s.start, s.cap = up, member, start, cp
 	s.begin(ctx, rest)
+	if !s.reserve(ctx) {
+		if s.cap != nil {
+			s.cap.response(&ctx.Response)
+		}
+		s.record()
+		p.putState(s)
+		return
+	}
 	if err := s.prepareUpstream(ctx, rest); err != nil {
 		s.ev.Status = fasthttp.StatusBadRequest
 		s.fail(usage.ErrInvalidRequest, err.Error())
@@ -191,6 +202,41 @@ func (s *reqState) begin(ctx *fasthttp.RequestCtx, rest []byte) {
 	s.model = up.model(s.p, s.ri.Model)
 	ev.Model = s.model.name
 	ev.Stream = s.ri.Stream
+}
+
+// Messages of the proxy's 429 budget_exceeded.
+const (
+	msgMemberLimit = "budget exceeded: this member's monthly_limit_usd is reached for this month " +
+		"(spend plus the requests in flight, with this one's estimated cost); it resets on the 1st in the org's timezone"
+	msgOrgBudget = "budget exceeded: the organisation's monthly_budget_usd is reached for this month " +
+		"(spend plus the requests in flight, with this one's estimated cost); it resets on the 1st in the org's timezone"
+)
+
+// reserve holds the request's estimated cost against the member's and the
+// org's monthly limits before anything is forwarded. Refused, it answers 429
+// budget_exceeded in the provider's error shape and reports false; the
+// request is then metered (status 429, cost 0) and not forwarded.
+func (s *reqState) reserve(ctx *fasthttp.RequestCtx) bool {
+	m := s.member
+	org, _ := s.p.opt.Accounts.Org(m.Org)
+	est := budget.Estimate(s.model.price, s.ev.RequestBytes, s.ri.MaxOutputTokens)
+	t, err := s.p.opt.Budget.Reserve(m, org, s.start, est)
+	if err == nil {
+		s.ticket = t
+		return true
+	}
+	msg := msgMemberLimit
+	if errors.Is(err, budget.ErrOrgBudget) {
+		msg = msgOrgBudget
+	}
+	s.ev.Status = fasthttp.StatusTooManyRequests
+	s.fail(usage.ErrBudgetExceeded, msg)
+	s.ev.LatencyMicros = s.p.now().Sub(s.start).Microseconds()
+	writeError(ctx, s.up.dialect, fasthttp.StatusTooManyRequests, usage.ErrBudgetExceeded, msg)
+	// A retry would be refused again until the month turns: the OpenAI and
+	// Anthropic SDKs retry a 429 unless told not to.
+	ctx.Response.Header.Set("X-Should-Retry", "false")
+	return false
 }
 
 // prepareUpstream rewrites ctx.Request in place into the upstream request.
@@ -343,7 +389,8 @@ func (s *reqState) estimate(body, text []byte) {
 	s.p.m.estimated.Inc()
 }
 
-// record prices the usage and hands the event to the meter.
+// record prices the usage, settles the request's budget reservation with
+// that cost and hands the event to the meter.
 func (s *reqState) record() {
 	ev := &s.ev
 	if ev.ErrorType == usage.ErrNone && ev.Status >= 400 {
@@ -357,6 +404,7 @@ func (s *reqState) record() {
 		ev.CostNano = ev.Usage.ProviderCostNano.N
 		ev.Priced = true
 	}
+	s.ticket.Settle(ev.CostNano)
 	if s.cap != nil {
 		ev.Capture = s.cap.finish()
 	}

@@ -26,6 +26,7 @@ import (
 
 	"github.com/infermeter/infermeter/meter"
 	"github.com/infermeter/infermeter/meter/account"
+	"github.com/infermeter/infermeter/meter/budget"
 	"github.com/infermeter/infermeter/meter/pricing"
 	"github.com/infermeter/infermeter/proxy/dialect"
 	"github.com/infermeter/infermeter/proxy/estimate"
@@ -69,6 +70,11 @@ type Options struct {
 	Metrics *metrics.Set
 	// Now is the clock; nil is time.Now.
 	Now func() time.Time
+	// Budget enforces the monthly limits of members and orgs (the month of
+	// a request is the one holding its start on Now, in the org's
+	// timezone); nil builds an empty ledger that counts spend from New (the
+	// app seeds its own with the month's stored spend).
+	Budget *budget.Ledger
 }
 
 // Proxy is the metering reverse proxy. Its Handler is safe for concurrent use.
@@ -119,6 +125,9 @@ func New(opt Options) (*Proxy, error) {
 	}
 	if opt.Metrics == nil {
 		opt.Metrics = metrics.NewSet()
+	}
+	if opt.Budget == nil {
+		opt.Budget = budget.New(budget.Options{Location: opt.Accounts.Location})
 	}
 	p := &Proxy{
 		opt:         opt,

@@ -27,6 +27,8 @@ type childConfig struct {
 	DataDir string // "" means Dir/data
 	SimAddr string
 	MaxLogs int
+	// FlushInterval is the config's flush_interval; "" means "1s".
+	FlushInterval string
 }
 
 // child is one infermeter process started by the harness.
@@ -60,7 +62,11 @@ func writeChildConfig(cc childConfig, proxyAddr, adminAddr string) (string, erro
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "proxy_listen: %q\nadmin_listen: %q\ndata_dir: %q\n", proxyAddr, adminAddr, data)
-	b.WriteString("timezone: \"UTC\"\nflush_interval: \"1s\"\nlog_retention: \"3650d\"\nshutdown_timeout: \"10s\"\n")
+	flush := cc.FlushInterval
+	if flush == "" {
+		flush = "1s"
+	}
+	fmt.Fprintf(&b, "timezone: \"UTC\"\nflush_interval: %q\nlog_retention: \"3650d\"\nshutdown_timeout: \"10s\"\n", flush)
 	fmt.Fprintf(&b, "max_logs: %d\n", cc.MaxLogs)
 	b.WriteString("upstreams:\n")
 	for _, u := range []string{"openai", "anthropic", "gemini"} {
@@ -148,7 +154,7 @@ func (c *child) waitReady(timeout time.Duration) error {
 			return nil
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("infermeter not ready after %s", timeout)
+			return fmt.Errorf("cannot get 200 from /readyz of infermeter in %s", timeout)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -234,3 +240,43 @@ func parseStatus(b []byte) (memory, error) {
 
 // memory returns the child's current memory.
 func (c *child) memory() (memory, error) { return readMemory(c.cmd.Process.Pid) }
+
+// scrapeMetrics returns the value of each named metric of the child's
+// /metrics, summed over its label sets.
+func (c *child) scrapeMetrics(names ...string) (map[string]float64, error) {
+	status, body, err := fasthttp.GetTimeout(nil, "http://"+c.adminAddr+"/metrics", 10*time.Second)
+	if err != nil {
+		return nil, fmt.Errorf("cannot read /metrics: %w", err)
+	}
+	if status != fasthttp.StatusOK {
+		return nil, fmt.Errorf("cannot read /metrics: status %d", status)
+	}
+	return parseMetrics(body, names), nil
+}
+
+// parseMetrics sums the samples of each of names in a Prometheus text
+// exposition.
+func parseMetrics(body []byte, names []string) map[string]float64 {
+	out := map[string]float64{}
+	for line := range bytes.SplitSeq(body, []byte("\n")) {
+		if len(line) == 0 || line[0] == '#' {
+			continue
+		}
+		sp := bytes.LastIndexByte(line, ' ')
+		if sp < 0 {
+			continue
+		}
+		name := line[:sp]
+		if i := bytes.IndexByte(name, '{'); i >= 0 {
+			name = name[:i]
+		}
+		for _, n := range names {
+			if string(name) == n {
+				if v, err := strconv.ParseFloat(string(line[sp+1:]), 64); err == nil {
+					out[n] += v
+				}
+			}
+		}
+	}
+	return out
+}

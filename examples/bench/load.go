@@ -258,6 +258,9 @@ func runClosedMatrix(targets []target, concs []int, d time.Duration, rounds int,
 	return out
 }
 
+// warmUpRequests is how many requests of each kind warmUp sends per target.
+const warmUpRequests = 50
+
 // warmUp sends a few requests of each kind through every target so
 // connections exist and the first request checks each answer.
 func warmUp(targets []target) error {
@@ -272,7 +275,7 @@ func warmUp(targets []target) error {
 				body = streamBody
 			}
 			setRequest(req, t.Addr, body)
-			for i := 0; i < 50; i++ {
+			for i := 0; i < warmUpRequests; i++ {
 				resp.StreamBody = false
 				if err := t.hc.DoTimeout(req, resp, 10*time.Second); err != nil {
 					return fmt.Errorf("cannot warm up %s: %w", t.Name, err)

@@ -422,7 +422,6 @@ func (h *harness) proxyRuns() {
 		targets = append(targets, target{Name: "bare-proc", Addr: bp.addr})
 	}
 	targets = append(targets, target{Name: "infermeter", Addr: c.proxyAddr})
-	imTarget := len(targets) - 1
 	for i := range targets {
 		targets[i].hc = newClient(targets[i].Addr, 256)
 		defer targets[i].hc.CloseIdleConnections()
@@ -439,6 +438,8 @@ func (h *harness) proxyRuns() {
 	s := runStreams(c.proxyAddr, h.o.Streams, 20, 20*time.Millisecond, 60*time.Second)
 	h.r.Streams = &s
 
+	open := newClient(c.proxyAddr, h.o.Workers)
+	defer open.CloseIdleConnections()
 	for _, rate := range h.o.Rates {
 		var peak int64
 		var mu sync.Mutex
@@ -450,7 +451,7 @@ func (h *harness) proxyRuns() {
 			}
 		}
 		h.o.Logf("open loop %s for %s", fmtRate(rate), h.o.OpenDur)
-		o := runOpen(targets[imTarget].hc, c.proxyAddr, rate, h.o.OpenDur, h.o.Workers, 10*time.Second, sample)
+		o := runOpen(open, c.proxyAddr, rate, h.o.OpenDur, h.o.Workers, 10*time.Second, sample)
 		o.PeakRSS = peak
 		h.o.Logf("open loop %s: achieved %s, p50 %s p99 %s, late %d, errors %d, peak RSS %s", fmtRate(rate), fmtRate(o.Achieved),
 			fmtUS(o.Lat.P50), fmtUS(o.Lat.P99), o.Late, o.Errors, fmtMB(float64(peak)))
@@ -459,6 +460,31 @@ func (h *harness) proxyRuns() {
 	if h.r.AfterLoad, err = c.memory(); err != nil {
 		h.note("proxy: %s", err)
 	}
+	// Every request infermeter answered must be metered and flushed.
+	served := int64(warmUpRequests * 2)
+	for _, x := range h.r.Closed {
+		if x.Target == "infermeter" {
+			served += x.OK + x.Errors
+		}
+	}
+	served += int64(s.Streams)
+	for _, o := range h.r.Open {
+		served += int64(o.OK + o.Errors)
+	}
+	time.Sleep(2500 * time.Millisecond) // two flush intervals
+	m, err := c.scrapeMetrics(meteredMetrics...)
+	if err != nil {
+		h.note("proxy: %s", err)
+		return
+	}
+	h.r.Metered = &metered{Served: served, Values: m}
+}
+
+// meteredMetrics are the metrics that tell whether every request was
+// metered and stored.
+var meteredMetrics = []string{
+	"infermeter_meter_recorded_events_total", "infermeter_meter_dropped_events_total",
+	"infermeter_store_flushed_events_total", "infermeter_store_dropped_logs_total", "infermeter_store_flush_errors_total",
 }
 
 // seededRuns seeds the many-cells and the many-logs stores (in parallel:

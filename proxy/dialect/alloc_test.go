@@ -72,3 +72,36 @@ func TestAllocsRequest(t *testing.T) {
 		t.Errorf("request inspection allocates %.1f times", n)
 	}
 }
+
+// TestAllocsStreamUsageNull: a stream with "usage":null in every chunk,
+// checked for the usage-only chunk after each event as the proxy does.
+func TestAllocsStreamUsageNull(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		body []byte
+	}{
+		{"simulator", usageNullStream(20)},
+		{"openai_completions_stream_include_usage.sse", readFixture(t, "openai_completions_stream_include_usage.sse")},
+	} {
+		var sc SSEScanner
+		var st StreamState
+		var u usage.Usage
+		dropped := 0
+		fn := func(ev Event) {
+			st.OnEvent(ev.Name, ev.Data)
+			if st.LastWasUsageOnly() || IsUsageOnlyChunk(ev.Data) {
+				dropped++
+			}
+		}
+		streamThrough(&sc, &st, OpenAI, usage.CategoryChatCompletions, c.body, fn)
+		if n := testing.AllocsPerRun(50, func() {
+			streamThrough(&sc, &st, OpenAI, usage.CategoryChatCompletions, c.body, fn)
+			st.Result(&u)
+		}); n != 0 {
+			t.Errorf("stream %s allocates %.1f times", c.name, n)
+		}
+		if dropped == 0 || !u.Reported() {
+			t.Errorf("stream %s: no usage-only chunk or no usage", c.name)
+		}
+	}
+}

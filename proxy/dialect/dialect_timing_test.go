@@ -106,3 +106,77 @@ func BenchmarkInjectIncludeUsage(b *testing.B) {
 		dst, _ = InjectIncludeUsage(dst[:0], body)
 	}
 }
+
+// usageNullStream builds an OpenAI chat completions stream the way the
+// simulator (examples/simulator/sim) writes one when the request asked for
+// stream_options.include_usage: a role chunk, n content chunks and a finish
+// chunk, each with "usage":null, then the usage-only chunk ("choices":[])
+// and data: [DONE].
+func usageNullStream(n int) []byte {
+	const head = `data: {"id":"chatcmpl-sim0123456789abcdef","object":"chat.completion.chunk","created":1767225600,"model":"gpt-4o","service_tier":"default","system_fingerprint":"fp_sim","choices":[`
+	const tail = `,"usage":null}` + "\n\n"
+	words := []string{"The", "quick", "brown", "fox", "jumps", "over", "the", "lazy", "dog."}
+	b := []byte(head + `{"index":0,"delta":{"role":"assistant","content":"","refusal":null},"logprobs":null,"finish_reason":null}]` + tail)
+	for i := range n {
+		b = append(b, head+`{"index":0,"delta":{"content":"`...)
+		if i > 0 {
+			b = append(b, ' ')
+		}
+		b = append(b, words[i%len(words)]...)
+		b = append(b, `"},"logprobs":null,"finish_reason":null}]`+tail...)
+	}
+	b = append(b, head+`{"index":0,"delta":{},"logprobs":null,"finish_reason":"stop"}]`+tail...)
+	b = append(b, head+`],"usage":{"prompt_tokens":25,"completion_tokens":50,"total_tokens":75,"prompt_tokens_details":{"cached_tokens":0,"audio_tokens":0,"cache_write_tokens":0},"completion_tokens_details":{"reasoning_tokens":0,"audio_tokens":0,"accepted_prediction_tokens":0,"rejected_prediction_tokens":0}}}`+"\n\n"...)
+	return append(b, "data: [DONE]\n\n"...)
+}
+
+// BenchmarkStreamUsageNull is an OpenAI stream with "usage":null in every
+// chunk (what the proxy's include_usage injection produces), metered alone
+// and with the per-chunk usage-only check the proxy makes to drop the extra
+// chunk for clients that did not ask for usage.
+func BenchmarkStreamUsageNull(b *testing.B) {
+	for _, c := range []struct {
+		name string
+		body []byte
+		cat  usage.Category
+	}{
+		{"sim_chat_50", usageNullStream(50), usage.CategoryChatCompletions},
+		{"openai_completions_stream_include_usage.sse", readFixture(b, "openai_completions_stream_include_usage.sse"), usage.CategoryCompletions},
+	} {
+		var sc SSEScanner
+		var st StreamState
+		var u usage.Usage
+		dropped := 0
+		for _, m := range []struct {
+			name string
+			fn   func(Event)
+		}{
+			{"OnEvent", func(ev Event) { st.OnEvent(ev.Name, ev.Data) }},
+			{"OnEvent+IsUsageOnlyChunk", func(ev Event) {
+				st.OnEvent(ev.Name, ev.Data)
+				if IsUsageOnlyChunk(ev.Data) {
+					dropped++
+				}
+			}},
+			{"OnEvent+LastWasUsageOnly", func(ev Event) {
+				st.OnEvent(ev.Name, ev.Data)
+				if st.LastWasUsageOnly() {
+					dropped++
+				}
+			}},
+		} {
+			b.Run(c.name+"/"+m.name, func(b *testing.B) {
+				b.ReportAllocs()
+				b.SetBytes(int64(len(c.body)))
+				for b.Loop() {
+					streamThrough(&sc, &st, OpenAI, c.cat, c.body, m.fn)
+					st.Result(&u)
+				}
+				if !u.Reported() {
+					b.Fatal("no usage")
+				}
+			})
+		}
+		_ = dropped
+	}
+}

@@ -30,17 +30,23 @@ type ErrorInfo struct {
 // as it was) and returns the error classification: non-2xx statuses are
 // errors, and so is a 2xx body that is a provider error object. A body that
 // is not JSON (an HTML 502 page) classifies by status with a short message.
-// It does not allocate for bodies without escaped error messages and is safe
-// for concurrent use on distinct arguments.
+// It reads an object body in one validating walk over its top-level members
+// and one walk over its usage object. It does not allocate for bodies
+// without escaped error messages and is safe for concurrent use on distinct
+// arguments.
 func ExtractBody(d Dialect, cat usage.Category, status int, body []byte, u *usage.Usage) ErrorInfo {
 	t := bytes.TrimSpace(body)
-	if len(t) == 0 || (t[0] != '{' && t[0] != '[') || !gjson.Valid(bstr(t)) {
-		if status >= 200 && status < 400 {
-			return ErrorInfo{}
-		}
-		return ErrorInfo{Type: nonZero(usage.ErrorFromStatus(status)), Message: textMessage(t)}
+	if len(t) == 0 || (t[0] != '{' && t[0] != '[') {
+		return notJSON(status, t)
 	}
-	if d == Gemini && t[0] == '[' {
+	if t[0] == '[' {
+		if !gjson.Valid(bstr(t)) {
+			return notJSON(status, t)
+		}
+		if d != Gemini {
+			// No usage in a top-level array; classify by status.
+			return bodyError(d, status, t, &topFields{})
+		}
 		// A streamGenerateContent JSON array read whole.
 		var st StreamState
 		st.Reset(Gemini, cat)
@@ -52,66 +58,115 @@ func ExtractBody(d Dialect, cat usage.Category, status int, body []byte, u *usag
 		}
 		return ei
 	}
+	var f topFields
+	it := walkStrict(bstr(t))
+	for it.next() {
+		switch it.key {
+		case "usage":
+			first(&f.usage, it.val)
+		case "usageMetadata":
+			first(&f.usageMeta, it.val)
+		case "service_tier":
+			first(&f.tier, it.val)
+		case "error":
+			first(&f.err, it.val)
+		case "type":
+			first(&f.typ, it.val)
+		case "message":
+			first(&f.message, it.val)
+		}
+	}
+	if !it.valid() {
+		return notJSON(status, t)
+	}
 	switch d {
 	case Anthropic:
 		var a anthropicUsage
-		a.merge(get(t, "usage"))
+		a.merge(f.usage)
 		a.fill(u)
 	case Gemini:
-		if !readGeminiUsage(u, get(t, "usageMetadata")) {
-			readOpenAIUsage(u, get(t, "usage"), cat) // Gemini's OpenAI endpoint
+		if !readGeminiUsage(u, f.usageMeta) {
+			readOpenAIUsage(u, f.usage, cat) // Gemini's OpenAI endpoint
 		}
 	default:
-		if tier := get(t, "service_tier"); tier.Type == gjson.String {
-			u.Tier = usage.ParseTier(s2b(tier.Str))
+		if isString(f.tier) {
+			u.Tier = usage.ParseTier(s2b(strVal(f.tier)))
 		}
-		readOpenAIUsage(u, get(t, "usage"), cat)
+		readOpenAIUsage(u, f.usage, cat)
 	}
-	ei := bodyError(d, status, t)
-	return ei
+	return bodyError(d, status, t, &f)
 }
 
-// bodyError classifies the error object of a JSON body, if any.
-func bodyError(d Dialect, status int, t []byte) ErrorInfo {
-	e := get(t, "error")
-	isErr := status >= 400 || e.IsObject() || (d == Anthropic && get(t, "type").Str == "error")
+// topFields are the raw values of the top-level members of a response body
+// that ExtractBody reads ("" when absent).
+type topFields struct {
+	usage, usageMeta, tier, err, typ, message string
+}
+
+// notJSON classifies a body that is not JSON by its status.
+func notJSON(status int, t []byte) ErrorInfo {
+	if status >= 200 && status < 400 {
+		return ErrorInfo{}
+	}
+	return ErrorInfo{Type: nonZero(usage.ErrorFromStatus(status)), Message: textMessage(t)}
+}
+
+// bodyError classifies the error object of the JSON body t, if any, from
+// its top-level members f.
+func bodyError(d Dialect, status int, t []byte, f *topFields) ErrorInfo {
+	isErr := status >= 400 || isObject(f.err) || (d == Anthropic && strVal(f.typ) == "error")
 	if !isErr {
 		return ErrorInfo{}
 	}
-	if !e.IsObject() {
+	if !isObject(f.err) {
 		// Bedrock-style {"message": ...} or an unknown JSON body.
 		var msg []byte
-		if m := get(t, "message"); m.Type == gjson.String {
-			msg = strBytes(t, m)
-		} else if e.Type == gjson.String {
-			msg = strBytes(t, e)
+		if isString(f.message) {
+			msg = rawStrBytes(t, f.message)
+		} else if isString(f.err) {
+			msg = rawStrBytes(t, f.err)
 		} else {
 			msg = t
 		}
 		return ErrorInfo{Type: nonZero(usage.ErrorFromStatus(status)), Message: truncate(msg)}
 	}
-	return errorObject(d, status, t, e)
+	return errorObject(d, status, t, f.err)
 }
 
-// errorObject classifies a provider error object e (the value of "error").
-func errorObject(d Dialect, status int, doc []byte, e gjson.Result) ErrorInfo {
-	raw := e.Raw
-	msg := truncate(strBytes(doc, gjson.Get(raw, "message")))
-	code := gjson.Get(raw, "code")
-	typ := gjson.Get(raw, "type").Str
+// errorObject classifies a provider error object, the raw value e (of
+// "error", or a whole event), in one walk over it; doc is the document e
+// lies in.
+func errorObject(d Dialect, status int, doc []byte, e string) ErrorInfo {
+	var msgV, codeV, typV, statusV string
+	if isObject(e) {
+		for it := walk(e); it.next(); {
+			switch it.key {
+			case "message":
+				first(&msgV, it.val)
+			case "code":
+				first(&codeV, it.val)
+			case "type":
+				first(&typV, it.val)
+			case "status":
+				first(&statusV, it.val)
+			}
+		}
+	}
+	msg := truncate(rawStrBytes(doc, msgV))
+	typ := strVal(typV)
 	var et usage.ErrorType
 	switch d {
 	case Anthropic:
 		et = anthropicErrorType(typ)
 	case Gemini:
-		et = geminiErrorType(gjson.Get(raw, "status").Str)
+		et = geminiErrorType(strVal(statusV))
 	}
-	if et == usage.ErrNone && code.Type == gjson.String {
-		et = openAICodeType(code.Str)
+	if et == usage.ErrNone && isString(codeV) {
+		et = openAICodeType(strVal(codeV))
 	}
-	if et == usage.ErrNone && code.Type == gjson.Number {
+	if et == usage.ErrNone && isNumber(codeV) {
 		// OpenRouter and Gemini put the HTTP status in code.
-		et = usage.ErrorFromStatus(int(code.Int()))
+		et = usage.ErrorFromStatus(int(gjson.Parse(codeV).Int()))
 	}
 	if et == usage.ErrNone && status >= 400 {
 		et = usage.ErrorFromStatus(status)

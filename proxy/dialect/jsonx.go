@@ -1,6 +1,8 @@
 package dialect
 
 import (
+	"encoding/binary"
+	"strings"
 	"unicode/utf8"
 	"unsafe"
 
@@ -72,20 +74,6 @@ func hasBackslash(str string) bool {
 		}
 	}
 	return false
-}
-
-// setCount stores a JSON number result into c when it is a number; negative
-// numbers count as 0. Anything else (absent, null, string) leaves c alone.
-func setCount(c *usage.Count, r gjson.Result) bool {
-	if r.Type != gjson.Number {
-		return false
-	}
-	n := r.Int()
-	if n < 0 {
-		n = 0
-	}
-	c.Set(n)
-	return true
 }
 
 // appendText appends the value of a JSON string result (unescaped) to dst,
@@ -286,100 +274,240 @@ func parseScaled(num string, scale int) (int64, bool) {
 	return mant, true
 }
 
-// member returns the raw value of key in the JSON object obj (the first
-// occurrence), without unescaping anything: gjson unescapes every string
-// result it returns, which allocates for strings with escapes. It returns
-// a zero Result when obj is not an object or has no such key; string values
-// come back with Type String and only Raw set.
-func member(obj gjson.Result, key string) gjson.Result {
-	if obj.Type != gjson.JSON {
-		return gjson.Result{}
+// The walkers below read a JSON document once. A walk over an object yields
+// its members in order, each as its unescaped name and its raw value (a
+// substring of the document, so nothing is copied); a walk over an array
+// yields its elements with an empty name. The readers pick the fields they
+// need from one walk instead of one gjson.Get pass per field.
+//
+// Semantics are gjson.Get's for well-formed JSON: the first member of a name
+// wins, names are compared unescaped, and a raw value is a string (with its
+// quotes), an object or array (with its brackets), a number or a literal. A
+// lenient walk (walk) does not validate: it stops at the first member it
+// cannot delimit, having yielded the members before it, and yields a
+// container left open at the end of the input as the rest of the input,
+// like gjson. A strict walk (walkStrict) validates every byte it passes
+// exactly as gjson.Valid does, so a strict walk of a whole document is the
+// validity check and the field lookup in one pass.
+
+// iter walks the members of a JSON object or the elements of a JSON array.
+// Call next until it returns false; key and val are then the current
+// member. The zero iter yields nothing.
+type iter struct {
+	j       string
+	i       int
+	close   byte // '}' or ']'; 0 when there is nothing to walk
+	strict  bool
+	started bool
+	done    bool // reached the closing bracket
+	bad     bool // stopped on malformed input
+
+	// key is the current member's name, unescaped ("" for array elements).
+	key string
+	// val is the current member's raw value, never empty.
+	val string
+}
+
+// walk starts a lenient walk of raw, an object or array after optional
+// whitespace. Anything else yields nothing.
+func walk(raw string) iter {
+	i := skipSpace(raw, 0)
+	if i >= len(raw) {
+		return iter{}
 	}
-	j := obj.Raw
-	i := skipSpace(j, 0)
-	if i >= len(j) || j[i] != '{' {
-		return gjson.Result{}
+	switch raw[i] {
+	case '{':
+		return iter{j: raw, i: i + 1, close: '}'}
+	case '[':
+		return iter{j: raw, i: i + 1, close: ']'}
 	}
-	i++
-	for {
-		i = skipSpace(j, i)
-		if i >= len(j) || j[i] != '"' {
-			return gjson.Result{}
+	return iter{}
+}
+
+// walkStrict starts a strict walk of the object that doc starts with (doc
+// has no leading whitespace). After the last next, valid tells whether doc
+// was valid JSON.
+func walkStrict(doc string) iter {
+	if len(doc) == 0 || doc[0] != '{' {
+		return iter{bad: true}
+	}
+	return iter{j: doc, i: 1, close: '}', strict: true}
+}
+
+// valid reports whether a strict walk ended at its closing bracket with
+// nothing but whitespace after it: the whole document was valid JSON.
+func (it *iter) valid() bool {
+	return it.done && !it.bad && skipSpace(it.j, it.i) == len(it.j)
+}
+
+func (it *iter) fail() bool {
+	it.bad, it.done = true, true
+	it.key, it.val = "", ""
+	return false
+}
+
+// next advances to the next member and reports whether there is one.
+func (it *iter) next() bool {
+	if it.done || it.close == 0 {
+		return false
+	}
+	j := it.j
+	i := skipSpace(j, it.i)
+	if i >= len(j) {
+		return it.fail()
+	}
+	if j[i] == it.close {
+		it.i, it.done = i+1, true
+		it.key, it.val = "", ""
+		return false
+	}
+	if it.started {
+		if j[i] != ',' {
+			return it.fail()
 		}
-		kEnd := skipValue(j, i)
-		k := j[i:kEnd]
-		i = skipSpace(j, kEnd)
-		if i >= len(j) || j[i] != ':' {
-			return gjson.Result{}
+		if i = skipSpace(j, i+1); i >= len(j) {
+			return it.fail()
 		}
-		i = skipSpace(j, i+1)
-		vEnd := skipValue(j, i)
-		if vEnd <= i {
-			return gjson.Result{}
+	}
+	it.started = true
+	it.key = ""
+	if it.close == '}' {
+		if j[i] != '"' {
+			return it.fail()
 		}
-		if len(k) == len(key)+2 && k[1:len(k)-1] == key {
-			v := j[i:vEnd]
-			switch v[0] {
-			case '"':
-				return gjson.Result{Type: gjson.String, Raw: v}
-			case '{', '[':
-				return gjson.Result{Type: gjson.JSON, Raw: v}
+		end, esc := keyEnd(j, i)
+		if it.strict && esc {
+			var ok bool
+			if end, ok = validString(j, i); !ok {
+				return it.fail()
 			}
-			return gjson.Parse(v) // numbers, true, false, null: no allocation
+		} else if end > len(j) {
+			return it.fail()
 		}
-		i = skipSpace(j, vEnd)
-		if i >= len(j) || j[i] != ',' {
-			return gjson.Result{}
+		if it.key = j[i+1 : end-1]; esc {
+			// Names with escapes compare unescaped, as in gjson (which
+			// allocates for them too); provider payloads have none.
+			it.key = gjson.Parse(j[i:end]).Str
 		}
-		i++
+		i = skipSpace(j, end)
+		if i >= len(j) || j[i] != ':' {
+			return it.fail()
+		}
+		if i = skipSpace(j, i+1); i >= len(j) {
+			return it.fail()
+		}
+	}
+	var end int
+	if it.strict {
+		var ok bool
+		if end, ok = validValue(j, i); !ok {
+			return it.fail()
+		}
+	} else if end = valueEnd(j, i); end <= i {
+		return it.fail()
+	}
+	it.val = j[i:end]
+	it.i = end
+	return true
+}
+
+// keyEnd returns the index after the closing quote of the member name whose
+// opening quote is at i (len(j)+1 when it is not closed) and whether the
+// name has escapes or control characters (then a strict walk validates it
+// with validString). Names are short: a byte loop beats IndexByte.
+func keyEnd(j string, i int) (int, bool) {
+	esc := false
+	for k := i + 1; k < len(j); k++ {
+		switch c := j[k]; {
+		case c == '"':
+			return k + 1, esc
+		case c == '\\':
+			esc = true
+			k++
+		case c < ' ':
+			esc = true
+		}
+	}
+	return len(j) + 1, true
+}
+
+// space marks JSON whitespace; structural marks the bytes valueEnd stops
+// at inside an object or array.
+var space, structural [256]bool
+
+func init() {
+	for _, c := range " \t\r\n" {
+		space[c] = true
+	}
+	for _, c := range `"{}[]` {
+		structural[c] = true
 	}
 }
 
 func skipSpace(j string, i int) int {
-	for i < len(j) && (j[i] == ' ' || j[i] == '\t' || j[i] == '\r' || j[i] == '\n') {
+	for i < len(j) && space[j[i]] {
 		i++
 	}
 	return i
 }
 
-// skipValue returns the end of the JSON value starting at i (string-aware
-// bracket matching; scalars end at a delimiter).
-func skipValue(j string, i int) int {
-	if i >= len(j) {
-		return i
-	}
-	switch j[i] {
-	case '"':
-		for k := i + 1; k < len(j); k++ {
-			switch j[k] {
-			case '\\':
-				k++
-			case '"':
-				return k + 1
+// stringEnd returns the index after the closing quote of the string whose
+// opening quote is at i, or len(j)+1 when it is not closed.
+func stringEnd(j string, i int) int {
+	k := i + 1
+	for {
+		// Most strings in these payloads are short: look at a few bytes
+		// before paying for IndexByte.
+		found := false
+		for e := min(k+16, len(j)); k < e; k++ {
+			if j[k] == '"' {
+				found = true
+				break
 			}
 		}
-		return len(j)
-	case '{', '[':
-		depth, inStr := 0, false
-		for k := i; k < len(j); k++ {
-			c := j[k]
-			if inStr {
-				switch c {
-				case '\\':
-					k++
-				case '"':
-					inStr = false
-				}
-				continue
+		if !found {
+			n := strings.IndexByte(j[k:], '"')
+			if n < 0 {
+				return len(j) + 1
 			}
-			switch c {
+			k += n
+		}
+		b := 0
+		for p := k - 1; p > i && j[p] == '\\'; p-- {
+			b++
+		}
+		if b%2 == 0 {
+			return k + 1
+		}
+		k++
+	}
+}
+
+// valueEnd returns the end of the JSON value starting at i, without
+// validating: strings end at their closing quote, objects and arrays at the
+// bracket that closes them (string-aware), anything else at whitespace, ',',
+// ']' or '}' (where gjson ends a number). An unclosed string or container
+// ends at len(j).
+func valueEnd(j string, i int) int {
+	switch j[i] {
+	case '"':
+		return min(stringEnd(j, i), len(j))
+	case '{', '[':
+		depth := 0
+		for k := i; k < len(j); k++ {
+			for k < len(j) && !structural[j[k]] {
+				k++
+			}
+			if k >= len(j) {
+				break
+			}
+			switch j[k] {
 			case '"':
-				inStr = true
+				k = stringEnd(j, k) - 1
 			case '{', '[':
 				depth++
-			case '}', ']':
-				depth--
-				if depth == 0 {
+			default: // '}', ']'
+				if depth--; depth == 0 {
 					return k + 1
 				}
 			}
@@ -387,8 +515,381 @@ func skipValue(j string, i int) int {
 		return len(j)
 	}
 	k := i
-	for k < len(j) && j[k] != ',' && j[k] != '}' && j[k] != ']' && j[k] != ' ' && j[k] != '\t' && j[k] != '\r' && j[k] != '\n' {
+	for k < len(j) && j[k] > ' ' && j[k] != ',' && j[k] != ']' && j[k] != '}' {
 		k++
 	}
 	return k
+}
+
+// validValue returns the end of the valid JSON value starting at i, or
+// false; the grammar is gjson.Valid's.
+func validValue(j string, i int) (int, bool) {
+	if i >= len(j) {
+		return i, false
+	}
+	switch c := j[i]; c {
+	case '{':
+		return validObject(j, i+1)
+	case '[':
+		return validArray(j, i+1)
+	case '"':
+		return validString(j, i)
+	case 't':
+		return i + 4, strings.HasPrefix(j[i:], "true")
+	case 'f':
+		return i + 5, strings.HasPrefix(j[i:], "false")
+	case 'n':
+		return i + 4, strings.HasPrefix(j[i:], "null")
+	default:
+		if c == '-' || isDigit(c) {
+			return validNumber(j, i)
+		}
+	}
+	return i, false
+}
+
+// validObject returns the end of the valid JSON object whose members start
+// at i (after the '{'), or false.
+func validObject(j string, i int) (int, bool) {
+	i = skipSpace(j, i)
+	if i < len(j) && j[i] == '}' {
+		return i + 1, true
+	}
+	for {
+		if i >= len(j) || j[i] != '"' {
+			return i, false
+		}
+		var ok bool
+		if i, ok = validString(j, i); !ok {
+			return i, false
+		}
+		if i = skipSpace(j, i); i >= len(j) || j[i] != ':' {
+			return i, false
+		}
+		if i, ok = validValue(j, skipSpace(j, i+1)); !ok {
+			return i, false
+		}
+		if i = skipSpace(j, i); i >= len(j) {
+			return i, false
+		}
+		switch j[i] {
+		case '}':
+			return i + 1, true
+		case ',':
+			i = skipSpace(j, i+1)
+		default:
+			return i, false
+		}
+	}
+}
+
+// validArray returns the end of the valid JSON array whose elements start
+// at i (after the '['), or false.
+func validArray(j string, i int) (int, bool) {
+	i = skipSpace(j, i)
+	if i < len(j) && j[i] == ']' {
+		return i + 1, true
+	}
+	for {
+		var ok bool
+		if i, ok = validValue(j, i); !ok {
+			return i, false
+		}
+		if i = skipSpace(j, i); i >= len(j) {
+			return i, false
+		}
+		switch j[i] {
+		case ']':
+			return i + 1, true
+		case ',':
+			i = skipSpace(j, i+1)
+		default:
+			return i, false
+		}
+	}
+}
+
+// validString returns the index after the closing quote of the valid JSON
+// string whose opening quote is at i, or false. It checks eight bytes at a
+// time for a quote, a backslash or a control character.
+func validString(j string, i int) (int, bool) {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	k := i + 1
+	for {
+		for k+8 <= len(j) {
+			x := binary.LittleEndian.Uint64(s2b(j[k : k+8]))
+			q := x ^ ('"' * ones)
+			b := x ^ ('\\' * ones)
+			// Is a byte zero in q or in b, or below 0x20 in x?
+			if ((q-ones)&^q|(b-ones)&^b|(x-' '*ones)&^x)&highs != 0 {
+				break
+			}
+			k += 8
+		}
+		for ; k < len(j); k++ {
+			if c := j[k]; c == '"' || c == '\\' || c < ' ' {
+				break
+			}
+		}
+		if k >= len(j) {
+			return len(j), false
+		}
+		switch c := j[k]; {
+		case c == '"':
+			return k + 1, true
+		case c < ' ':
+			return k, false
+		}
+		// A backslash.
+		if k++; k >= len(j) {
+			return k, false
+		}
+		switch j[k] {
+		case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+			k++
+		case 'u':
+			if k+4 >= len(j) || !isHex(j[k+1]) || !isHex(j[k+2]) || !isHex(j[k+3]) || !isHex(j[k+4]) {
+				return k, false
+			}
+			k += 5
+		default:
+			return k, false
+		}
+	}
+}
+
+func isHex(c byte) bool {
+	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F')
+}
+
+func isDigit(c byte) bool { return c >= '0' && c <= '9' }
+
+// validNumber returns the end of the valid JSON number starting at i (a '-'
+// or a digit), or false.
+func validNumber(j string, i int) (int, bool) {
+	if j[i] == '-' {
+		if i++; i >= len(j) || !isDigit(j[i]) {
+			return i, false
+		}
+	}
+	if j[i] == '0' {
+		i++
+	} else {
+		for i < len(j) && isDigit(j[i]) {
+			i++
+		}
+	}
+	if i < len(j) && j[i] == '.' {
+		if i++; i >= len(j) || !isDigit(j[i]) {
+			return i, false
+		}
+		for i < len(j) && isDigit(j[i]) {
+			i++
+		}
+	}
+	if i < len(j) && (j[i] == 'e' || j[i] == 'E') {
+		i++
+		if i < len(j) && (j[i] == '+' || j[i] == '-') {
+			i++
+		}
+		if i >= len(j) || !isDigit(j[i]) {
+			return i, false
+		}
+		for i < len(j) && isDigit(j[i]) {
+			i++
+		}
+	}
+	return i, true
+}
+
+// first stores v in *p unless an earlier member already did: the first
+// member of a name wins, as with gjson.Get.
+func first(p *string, v string) {
+	if *p == "" {
+		*p = v
+	}
+}
+
+// memberRaw returns the raw value of the first member key of the object
+// obj, or "" (lenient; it stops at the member).
+func memberRaw(obj, key string) string {
+	it := walk(obj)
+	if it.close != '}' {
+		return ""
+	}
+	for it.next() {
+		if it.key == key {
+			return it.val
+		}
+	}
+	return ""
+}
+
+// firstIn stores in *p the raw value of the first member key of obj unless
+// an earlier object already had one: with duplicate names, gjson.Get's
+// dotted path "name.key" takes the first member "name" that leads to a
+// value.
+func firstIn(p *string, obj, key string) {
+	if *p == "" {
+		*p = memberRaw(obj, key)
+	}
+}
+
+// lookup returns the raw value at a dotted path in raw, as gjson.Get does:
+// a path element names an object member or, as a decimal, an array index,
+// and with duplicate names the first member that leads to a value wins.
+// It returns "" when there is none.
+func lookup(raw string, path ...string) string {
+	if len(path) == 0 {
+		return raw
+	}
+	it := walk(raw)
+	switch it.close {
+	case '}':
+		for it.next() {
+			if it.key != path[0] {
+				continue
+			}
+			if v := lookup(it.val, path[1:]...); v != "" {
+				return v
+			}
+		}
+	case ']':
+		n, ok := smallInt(path[0])
+		if !ok || n < 0 || path[0][0] == '-' {
+			return ""
+		}
+		for i := int64(0); it.next(); i++ {
+			if i == n {
+				return lookup(it.val, path[1:]...)
+			}
+		}
+	}
+	return ""
+}
+
+// member returns the value of key in the JSON object obj (the first
+// occurrence) as a gjson.Result without unescaping anything: string values
+// come back with Type String and only Raw set. It returns a zero Result
+// when obj is not an object or has no such key.
+func member(obj gjson.Result, key string) gjson.Result {
+	if obj.Type != gjson.JSON {
+		return gjson.Result{}
+	}
+	return rawResult(memberRaw(obj.Raw, key))
+}
+
+// rawResult types a raw value the way gjson.Get does, without unescaping
+// strings (only Raw is set for them) and without allocating.
+func rawResult(v string) gjson.Result {
+	switch {
+	case v == "":
+		return gjson.Result{}
+	case v[0] == '"':
+		return gjson.Result{Type: gjson.String, Raw: v}
+	case v[0] == '{' || v[0] == '[':
+		return gjson.Result{Type: gjson.JSON, Raw: v}
+	}
+	return gjson.Parse(v) // numbers, true, false, null: no allocation
+}
+
+// isObject and isArray tell the type of a raw value (gjson's IsObject,
+// IsArray).
+func isObject(v string) bool { return len(v) > 0 && v[0] == '{' }
+func isArray(v string) bool  { return len(v) > 0 && v[0] == '[' }
+
+// isString reports whether the raw value v is a JSON string.
+func isString(v string) bool { return len(v) > 0 && v[0] == '"' }
+
+// isNumber reports whether gjson.Get types the raw value v as a number:
+// valid JSON numbers, and in lenient walks what gjson also takes for one
+// (a leading '+', NaN, Inf).
+func isNumber(v string) bool {
+	if len(v) == 0 {
+		return false
+	}
+	switch v[0] {
+	case '+', '-', '0', '1', '2', '3', '4', '5', '6', '7', '8', '9', 'i', 'I', 'N':
+		return true
+	case 'n':
+		return len(v) > 1 && v[1] != 'u'
+	}
+	return false
+}
+
+// strVal returns the text of the raw JSON string v, as gjson's Result.Str:
+// v's own bytes when it has no escapes, else an unescaped copy. Non-strings
+// give "".
+func strVal(v string) string {
+	if !isString(v) {
+		return ""
+	}
+	if len(v) >= 2 && strings.IndexByte(v, '\\') < 0 {
+		return v[1 : len(v)-1]
+	}
+	return gjson.Parse(v).Str
+}
+
+// rawStrBytes returns the text of the raw JSON string v as bytes aliasing
+// doc when it has no escapes, else an unescaped copy. Non-strings give nil.
+func rawStrBytes(doc []byte, v string) []byte {
+	if !isString(v) {
+		return nil
+	}
+	if len(v) >= 2 && !hasBackslash(v) {
+		return alias(doc, v[1:len(v)-1])
+	}
+	return []byte(strVal(v))
+}
+
+// setNum stores the raw JSON number v into c, as gjson's Result.Int reads
+// it, and reports true; negative numbers count as 0. Anything gjson does
+// not type as a number (absent, null, a string) leaves c alone.
+func setNum(c *usage.Count, v string) bool {
+	if !isNumber(v) {
+		return false
+	}
+	n, ok := smallInt(v)
+	if !ok {
+		n = gjson.Parse(v).Int()
+	}
+	if n < 0 {
+		n = 0
+	}
+	c.Set(n)
+	return true
+}
+
+// smallInt parses an optionally negative integer of at most 18 digits, the
+// shape of every token count; gjson's Result.Int gives the same value for
+// it. Anything else reports false.
+func smallInt(v string) (int64, bool) {
+	neg := v[0] == '-'
+	if neg {
+		v = v[1:]
+	}
+	if len(v) == 0 || len(v) > 18 {
+		return 0, false
+	}
+	var n int64
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + int64(c-'0')
+	}
+	if neg {
+		n = -n
+	}
+	return n, true
+}
+
+// appendRawText appends the text of the raw JSON string v (unescaped) to
+// dst, never growing dst beyond limit bytes. Non-strings append nothing.
+func appendRawText(dst []byte, v string, limit int) []byte {
+	if !isString(v) || len(v) < 2 {
+		return dst
+	}
+	return appendUnquoted(dst, v[1:len(v)-1], limit)
 }

@@ -175,17 +175,26 @@ func insertMember(dst, body []byte, open int, member string) []byte {
 // IsUsageOnlyChunk reports whether a chat/completions stream chunk is the
 // extra chunk an injected include_usage produces: "choices": [] and a
 // non-null "usage" (and no error). The proxy drops it for clients that did
-// not ask for usage.
+// not ask for usage. It reads data in one walk over its top-level members;
+// a StreamState that has just consumed the chunk knows the answer without
+// it (StreamState.LastWasUsageOnly).
 func IsUsageOnlyChunk(data []byte) bool {
 	data = bytes.TrimSpace(data)
-	if len(data) == 0 || data[0] != '{' || !bytes.Contains(data, keyUsage) {
+	if len(data) == 0 || data[0] != '{' {
 		return false
 	}
-	c := get(data, "choices")
-	if !c.IsArray() || !get(data, "usage").IsObject() || get(data, "error").IsObject() {
-		return false
+	var choices, uj, errV string
+	for it := walk(bstr(data)); it.next(); {
+		switch it.key {
+		case "choices":
+			first(&choices, it.val)
+		case "usage":
+			first(&uj, it.val)
+		case "error":
+			first(&errV, it.val)
+		}
 	}
-	return len(bytes.TrimSpace(s2b(c.Raw[1:len(c.Raw)-1]))) == 0
+	return usageOnly(choices, uj, errV)
 }
 
 // PromptText appends to dst the text of a request body (messages, system,

@@ -233,3 +233,18 @@ func TestInspectRequestAliases(t *testing.T) {
 		t.Fatalf("Model %q does not alias the body", ri.Model)
 	}
 }
+
+// TestIsUsageOnlyChunkTruncated: a chunk cut inside "choices" (the proxy
+// hands the scanner's unterminated tail to Finish) is not the usage chunk,
+// and does not panic.
+func TestIsUsageOnlyChunkTruncated(t *testing.T) {
+	for _, in := range []string{`{"usage":{},"choices":[`, `{"usage":{"prompt_tokens":1},"choices":[ `, `{"choices":[],"usage":`} {
+		if IsUsageOnlyChunk([]byte(in)) {
+			t.Errorf("IsUsageOnlyChunk(%s) = true", in)
+		}
+	}
+	// Names compare unescaped, as gjson compares them.
+	if !IsUsageOnlyChunk([]byte(`{"choices":[],"us\u0061ge":{"prompt_tokens":1}}`)) {
+		t.Error("escaped name not matched")
+	}
+}

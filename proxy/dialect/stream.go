@@ -3,8 +3,6 @@ package dialect
 import (
 	"bytes"
 
-	"github.com/tidwall/gjson"
-
 	"github.com/infermeter/infermeter/meter/usage"
 )
 
@@ -30,6 +28,8 @@ type StreamState struct {
 	errMsg  []byte
 
 	text []byte
+
+	lastUsageOnly bool // the last event was the usage-only chunk
 }
 
 // Reset prepares s for a new stream of dialect d and category cat.
@@ -37,20 +37,14 @@ func (s *StreamState) Reset(d Dialect, cat usage.Category) {
 	*s = StreamState{d: d, cat: cat, errMsg: s.errMsg[:0], text: s.text[:0]}
 }
 
-var (
-	keyUsage     = []byte(`"usage"`)
-	keyXGroq     = []byte(`"x_groq"`)
-	keyUsageMeta = []byte(`"usageMetadata"`)
-	keyError     = []byte(`"error"`)
-	keyTier      = []byte(`"service_tier"`)
-	keyChoices   = []byte(`"choices"`)
-)
-
 // OnEvent consumes one event: an SSE event (name may be empty) or, for
 // Gemini JSON-array streams and recorded payloads, one JSON element with a
-// nil name. Non-JSON data ("[DONE]", keep-alives) is ignored. Only events
-// that can carry usage, errors or text are parsed. data is not retained.
+// nil name. Non-JSON data ("[DONE]", keep-alives) is ignored. Each event is
+// read in one walk over its top-level members (Anthropic and Responses
+// events only when their type can carry usage, errors or text), plus one
+// walk over the members it reads. data is not retained.
 func (s *StreamState) OnEvent(name, data []byte) {
+	s.lastUsageOnly = false
 	data = bytes.TrimSpace(data)
 	if len(data) == 0 || data[0] != '{' {
 		return
@@ -69,124 +63,224 @@ func (s *StreamState) OnEvent(name, data []byte) {
 	}
 }
 
-func (s *StreamState) onAnthropic(name, data []byte) {
-	typ := bstr(name)
-	if typ == "" {
-		typ = get(data, "type").Str
+// LastWasUsageOnly reports whether the event last passed to OnEvent was the
+// usage-only chunk of a chat/completions stream: "choices": [] and a
+// non-null "usage" (and no error), the extra chunk an injected
+// include_usage produces. It is IsUsageOnlyChunk of that event's data,
+// computed during OnEvent's own walk, so a proxy dropping the chunk for
+// clients that did not ask for usage needs no second parse. It is false
+// before the first event, after Reset, for data that is not a JSON object,
+// and for Anthropic and OpenAI Responses streams, which have no such chunk.
+func (s *StreamState) LastWasUsageOnly() bool {
+	return s.lastUsageOnly
+}
+
+// usageOnly tells a usage-only chunk from the raw values of its top-level
+// "choices", "usage" and "error".
+func usageOnly(choices, uj, errV string) bool {
+	return isObject(uj) && !isObject(errV) && len(choices) >= 2 && choices[0] == '[' && choices[len(choices)-1] == ']' &&
+		len(bytes.TrimSpace(s2b(choices[1:len(choices)-1]))) == 0
+}
+
+// eventType returns the event's type: its SSE name, else the "type" member
+// of data (the first member in Anthropic and Responses events, so this
+// reads only the start of data).
+func eventType(name, data []byte) string {
+	if len(name) > 0 {
+		return bstr(name)
 	}
+	return strVal(memberRaw(bstr(data), "type"))
+}
+
+func (s *StreamState) onAnthropic(name, data []byte) {
+	typ := eventType(name, data)
 	switch typ {
 	case "message_start":
-		s.anth.merge(get(data, "message.usage"))
+		s.anth.merge(lookup(bstr(data), "message", "usage"))
 	case "message_delta":
-		s.anth.merge(get(data, "usage"))
+		s.anth.merge(memberRaw(bstr(data), "usage"))
 	case "content_block_delta":
-		d := get(data, "delta")
-		s.appendText(member(d, "text"))
-		s.appendText(member(d, "thinking"))
-		s.appendText(member(d, "partial_json"))
+		var text, thinking, partial string
+		for it := walk(memberRaw(bstr(data), "delta")); it.close == '}' && it.next(); {
+			switch it.key {
+			case "text":
+				first(&text, it.val)
+			case "thinking":
+				first(&thinking, it.val)
+			case "partial_json":
+				first(&partial, it.val)
+			}
+		}
+		s.appendText(text)
+		s.appendText(thinking)
+		s.appendText(partial)
 	case "error":
-		s.setErr(errorObject(Anthropic, 0, data, get(data, "error")))
+		s.setErr(errorObject(Anthropic, 0, data, memberRaw(bstr(data), "error")))
 	}
 }
 
 func (s *StreamState) onGemini(data []byte) {
-	if bytes.Contains(data, keyUsageMeta) {
-		if readGeminiUsage(&s.u, get(data, "usageMetadata")) && s.u.Reported() {
+	var meta, uj, errV, parts, choices, delta0 string
+	for it := walk(bstr(data)); it.next(); {
+		switch it.key {
+		case "usageMetadata":
+			first(&meta, it.val)
+		case "usage":
+			first(&uj, it.val)
+		case "error":
+			first(&errV, it.val)
+		case "candidates":
+			if parts == "" {
+				parts = lookup(it.val, "0", "content", "parts")
+			}
+		case "choices":
+			first(&choices, it.val)
+			if delta0 == "" {
+				delta0 = lookup(it.val, "0", "delta")
+			}
+		}
+	}
+	if meta != "" {
+		if readGeminiUsage(&s.u, meta) && s.u.Reported() {
 			s.found = true
 		}
-	} else if bytes.Contains(data, keyUsage) {
+	} else if uj != "" {
 		// Gemini's OpenAI-compatible endpoint.
-		if readOpenAIUsage(&s.u, get(data, "usage"), s.cat) && s.u.Reported() {
-			s.found = true
-		}
-	}
-	if bytes.Contains(data, keyError) {
-		if e := get(data, "error"); e.IsObject() {
-			s.setErr(errorObject(Gemini, 0, data, e))
-		}
-	}
-	get(data, "candidates.0.content.parts").ForEach(func(_, p gjson.Result) bool {
-		s.appendText(member(p, "text"))
-		return true
-	})
-	if bytes.Contains(data, keyChoices) {
-		s.appendText(member(get(data, "choices.0.delta"), "content"))
-	}
-}
-
-func (s *StreamState) onOpenAI(data []byte) {
-	if !s.tierSeen && bytes.Contains(data, keyTier) {
-		if t := get(data, "service_tier"); t.Type == gjson.String {
-			s.tier, s.tierSeen = usage.ParseTier(s2b(t.Str)), true
-		}
-	}
-	if bytes.Contains(data, keyUsage) {
-		uj := get(data, "usage")
-		if !uj.IsObject() && bytes.Contains(data, keyXGroq) {
-			uj = get(data, "x_groq.usage") // Groq before 2026
-		}
 		if readOpenAIUsage(&s.u, uj, s.cat) && s.u.Reported() {
 			s.found = true
 		}
 	}
-	if bytes.Contains(data, keyError) {
-		if e := get(data, "error"); e.IsObject() {
-			s.setErr(errorObject(OpenAI, 0, data, e))
+	if isObject(errV) {
+		s.setErr(errorObject(Gemini, 0, data, errV))
+	}
+	for it := walk(parts); it.next(); {
+		s.appendText(memberRaw(it.val, "text"))
+	}
+	s.appendText(memberRaw(delta0, "content"))
+	s.lastUsageOnly = usageOnly(choices, uj, errV)
+}
+
+func (s *StreamState) onOpenAI(data []byte) {
+	var tier, uj, groqUsage, errV, choices, delta string
+	for it := walk(bstr(data)); it.next(); {
+		switch it.key {
+		case "service_tier":
+			first(&tier, it.val)
+		case "usage":
+			first(&uj, it.val)
+		case "x_groq":
+			firstIn(&groqUsage, it.val, "usage")
+		case "error":
+			first(&errV, it.val)
+		case "choices":
+			first(&choices, it.val)
+		case "delta":
+			first(&delta, it.val)
 		}
 	}
-	if bytes.Contains(data, keyChoices) {
-		get(data, "choices").ForEach(func(_, c gjson.Result) bool {
-			if d := c.Get("delta"); d.IsObject() {
-				s.appendText(member(d, "content"))
-				s.appendText(member(d, "reasoning_content"))
-				s.appendText(member(d, "reasoning"))
-				d.Get("tool_calls").ForEach(func(_, tc gjson.Result) bool {
-					s.appendText(member(member(tc, "function"), "arguments"))
-					return true
-				})
-			} else {
-				s.appendText(member(c, "text")) // completions
-			}
-			return true
-		})
+	if !s.tierSeen && isString(tier) {
+		s.tier, s.tierSeen = usage.ParseTier(s2b(strVal(tier))), true
+	}
+	if isObject(uj) {
+		if readOpenAIUsage(&s.u, uj, s.cat) && s.u.Reported() {
+			s.found = true
+		}
+	} else if groqUsage != "" { // Groq before 2026
+		if readOpenAIUsage(&s.u, groqUsage, s.cat) && s.u.Reported() {
+			s.found = true
+		}
+	}
+	if isObject(errV) {
+		s.setErr(errorObject(OpenAI, 0, data, errV))
+	}
+	s.lastUsageOnly = usageOnly(choices, uj, errV)
+	if choices != "" {
+		for it := walk(choices); it.next(); {
+			s.onChoice(it.val)
+		}
 		return
 	}
 	// Audio transcription and image streams: {"type":"...delta","delta":"..."}.
-	s.appendText(member(gjson.Result{Type: gjson.JSON, Raw: bstr(data)}, "delta"))
+	s.appendText(delta)
+}
+
+// onChoice collects the text of one element of a chunk's "choices".
+func (s *StreamState) onChoice(c string) {
+	if !isObject(c) {
+		return
+	}
+	var delta, text string
+	for it := walk(c); it.next(); {
+		switch it.key {
+		case "delta":
+			first(&delta, it.val)
+		case "text":
+			first(&text, it.val)
+		}
+	}
+	if !isObject(delta) {
+		s.appendText(text) // completions
+		return
+	}
+	var content, reasoningContent, reasoning, toolCalls string
+	for it := walk(delta); it.next(); {
+		switch it.key {
+		case "content":
+			first(&content, it.val)
+		case "reasoning_content":
+			first(&reasoningContent, it.val)
+		case "reasoning":
+			first(&reasoning, it.val)
+		case "tool_calls":
+			first(&toolCalls, it.val)
+		}
+	}
+	s.appendText(content)
+	s.appendText(reasoningContent)
+	s.appendText(reasoning)
+	for it := walk(toolCalls); it.next(); {
+		s.appendText(memberRaw(memberRaw(it.val, "function"), "arguments"))
+	}
 }
 
 func (s *StreamState) onResponses(name, data []byte) {
-	typ := bstr(name)
-	if typ == "" {
-		typ = get(data, "type").Str
-	}
+	typ := eventType(name, data)
 	switch typ {
 	case "response.completed", "response.incomplete", "response.failed":
-		r := get(data, "response")
-		if t := r.Get("service_tier"); t.Type == gjson.String {
-			s.tier, s.tierSeen = usage.ParseTier(s2b(t.Str)), true
+		var tier, uj, errV string
+		for it := walk(memberRaw(bstr(data), "response")); it.close == '}' && it.next(); {
+			switch it.key {
+			case "service_tier":
+				first(&tier, it.val)
+			case "usage":
+				first(&uj, it.val)
+			case "error":
+				first(&errV, it.val)
+			}
 		}
-		if readOpenAIUsage(&s.u, r.Get("usage"), s.cat) && s.u.Reported() {
+		if isString(tier) {
+			s.tier, s.tierSeen = usage.ParseTier(s2b(strVal(tier))), true
+		}
+		if readOpenAIUsage(&s.u, uj, s.cat) && s.u.Reported() {
 			s.found = true
 		}
 		if typ == "response.failed" {
-			if e := r.Get("error"); e.IsObject() {
-				s.setErr(errorObject(OpenAI, 0, data, e))
+			if isObject(errV) {
+				s.setErr(errorObject(OpenAI, 0, data, errV))
 			} else {
 				s.setErr(ErrorInfo{Type: usage.ErrModel})
 			}
 		}
 	case "error":
-		e := get(data, "error")
-		if !e.IsObject() {
+		e := memberRaw(bstr(data), "error")
+		if !isObject(e) {
 			// Spec shape: code, message and param at the top level.
-			e = gjson.Result{Type: gjson.JSON, Raw: bstr(data)}
+			e = bstr(data)
 		}
-		ei := errorObject(OpenAI, 0, data, e)
-		s.setErr(ei)
+		s.setErr(errorObject(OpenAI, 0, data, e))
 	default:
 		if len(typ) > 6 && typ[len(typ)-6:] == ".delta" {
-			s.appendText(member(gjson.Result{Type: gjson.JSON, Raw: bstr(data)}, "delta"))
+			s.appendText(memberRaw(bstr(data), "delta"))
 		}
 	}
 }
@@ -201,8 +295,9 @@ func (s *StreamState) setErr(ei ErrorInfo) {
 	s.errMsg = append(s.errMsg[:0], ei.Message...)
 }
 
-func (s *StreamState) appendText(r gjson.Result) {
-	s.text = appendText(s.text, r, MaxOutputText)
+// appendText appends the text of the raw JSON string v, if it is one.
+func (s *StreamState) appendText(v string) {
+	s.text = appendRawText(s.text, v, MaxOutputText)
 }
 
 // Result writes the final usage into u when the stream reported any

@@ -3,62 +3,117 @@ package dialect
 import (
 	"unsafe"
 
-	"github.com/tidwall/gjson"
-
 	"github.com/infermeter/infermeter/meter/usage"
 )
 
-// readOpenAIUsage fills u from an OpenAI-shaped usage object (chat
-// completions, completions, embeddings, Responses, images, audio
-// transcription, and every OpenAI-compatible provider). u is overwritten:
-// the last usage object seen wins. It reports whether uj was an object.
-func readOpenAIUsage(u *usage.Usage, uj gjson.Result, cat usage.Category) bool {
-	if !uj.IsObject() {
+// readOpenAIUsage fills u from an OpenAI-shaped usage object, the raw value
+// uj (chat completions, completions, embeddings, Responses, images, audio
+// transcription, and every OpenAI-compatible provider), in one walk over
+// it and one over each details object. u is overwritten: the last usage
+// object seen wins. It reports whether uj was an object.
+func readOpenAIUsage(u *usage.Usage, uj string, cat usage.Category) bool {
+	if !isObject(uj) {
 		return false
+	}
+	var prompt, completion, input, output, totalV, promptDet, inputDet, inputDet2, hit, complDet, outputDet, typ, seconds, cost string
+	for it := walk(uj); it.next(); {
+		switch it.key {
+		case "prompt_tokens":
+			first(&prompt, it.val)
+		case "completion_tokens":
+			first(&completion, it.val)
+		case "input_tokens":
+			first(&input, it.val)
+		case "output_tokens":
+			first(&output, it.val)
+		case "total_tokens":
+			first(&totalV, it.val)
+		case "prompt_tokens_details":
+			first(&promptDet, it.val)
+		case "input_tokens_details":
+			first(&inputDet, it.val)
+		case "input_token_details":
+			first(&inputDet2, it.val)
+		case "prompt_cache_hit_tokens":
+			first(&hit, it.val)
+		case "completion_tokens_details":
+			first(&complDet, it.val)
+		case "output_tokens_details":
+			first(&outputDet, it.val)
+		case "type":
+			first(&typ, it.val)
+		case "seconds":
+			first(&seconds, it.val)
+		case "cost":
+			first(&cost, it.val)
+		}
 	}
 	tier := u.Tier
 	*u = usage.Usage{Tier: tier}
-	raw := uj.Raw
 
 	var total usage.Count
 	// Chat/completions/embeddings shape.
-	setCount(&u.Input, gjson.Get(raw, "prompt_tokens"))
-	setCount(&u.Output, gjson.Get(raw, "completion_tokens"))
+	setNum(&u.Input, prompt)
+	setNum(&u.Output, completion)
 	// Responses/images/audio shape.
 	if !u.Input.OK {
-		setCount(&u.Input, gjson.Get(raw, "input_tokens"))
+		setNum(&u.Input, input)
 	}
 	if !u.Output.OK {
-		setCount(&u.Output, gjson.Get(raw, "output_tokens"))
+		setNum(&u.Output, output)
 	}
-	setCount(&total, gjson.Get(raw, "total_tokens"))
+	setNum(&total, totalV)
 
-	in := gjson.Get(raw, "prompt_tokens_details")
-	if !in.IsObject() {
-		in = gjson.Get(raw, "input_tokens_details")
+	in := promptDet
+	if !isObject(in) {
+		in = inputDet
 	}
-	if !in.IsObject() {
+	if !isObject(in) {
 		// Audio transcription's tagged union says input_token_details.
-		in = gjson.Get(raw, "input_token_details")
+		in = inputDet2
 	}
-	if in.IsObject() {
-		setCount(&u.CacheRead, gjson.Get(in.Raw, "cached_tokens"))
-		setCount(&u.CacheWrite, gjson.Get(in.Raw, "cache_write_tokens"))
-		setCount(&u.InputAudio, gjson.Get(in.Raw, "audio_tokens"))
-		setCount(&u.InputImage, gjson.Get(in.Raw, "image_tokens"))
+	if isObject(in) {
+		var cached, write, audio, image string
+		for it := walk(in); it.next(); {
+			switch it.key {
+			case "cached_tokens":
+				first(&cached, it.val)
+			case "cache_write_tokens":
+				first(&write, it.val)
+			case "audio_tokens":
+				first(&audio, it.val)
+			case "image_tokens":
+				first(&image, it.val)
+			}
+		}
+		setNum(&u.CacheRead, cached)
+		setNum(&u.CacheWrite, write)
+		setNum(&u.InputAudio, audio)
+		setNum(&u.InputImage, image)
 	}
 	if !u.CacheRead.OK {
 		// DeepSeek: prompt_cache_hit_tokens + prompt_cache_miss_tokens = prompt.
-		setCount(&u.CacheRead, gjson.Get(raw, "prompt_cache_hit_tokens"))
+		setNum(&u.CacheRead, hit)
 	}
-	out := gjson.Get(raw, "completion_tokens_details")
-	if !out.IsObject() {
-		out = gjson.Get(raw, "output_tokens_details")
+	out := complDet
+	if !isObject(out) {
+		out = outputDet
 	}
-	if out.IsObject() {
-		setCount(&u.Reasoning, gjson.Get(out.Raw, "reasoning_tokens"))
-		setCount(&u.OutputAudio, gjson.Get(out.Raw, "audio_tokens"))
-		setCount(&u.OutputImage, gjson.Get(out.Raw, "image_tokens"))
+	if isObject(out) {
+		var reasoning, audio, image string
+		for it := walk(out); it.next(); {
+			switch it.key {
+			case "reasoning_tokens":
+				first(&reasoning, it.val)
+			case "audio_tokens":
+				first(&audio, it.val)
+			case "image_tokens":
+				first(&image, it.val)
+			}
+		}
+		setNum(&u.Reasoning, reasoning)
+		setNum(&u.OutputAudio, audio)
+		setNum(&u.OutputImage, image)
 	}
 
 	// Tokens the provider counts in total_tokens but not in the output:
@@ -74,18 +129,16 @@ func readOpenAIUsage(u *usage.Usage, uj gjson.Result, cat usage.Category) bool {
 	}
 
 	// Duration-billed audio: {"type":"duration","seconds":7}.
-	if t := gjson.Get(raw, "type"); t.Str == "duration" {
-		if sec := gjson.Get(raw, "seconds"); sec.Type == gjson.Number {
-			if ms, ok := parseScaled(sec.Raw, 3); ok && ms >= 0 {
-				u.AudioMillis.Set(ms)
-			}
+	if isString(typ) && strVal(typ) == "duration" && isNumber(seconds) {
+		if ms, ok := parseScaled(seconds, 3); ok && ms >= 0 {
+			u.AudioMillis.Set(ms)
 		}
 	}
 	// OpenRouter: usage.cost in USD (credits).
-	if c := gjson.Get(raw, "cost"); c.Type == gjson.Number || c.Type == gjson.String {
-		num := c.Raw
-		if c.Type == gjson.String {
-			num = c.Str
+	if isNumber(cost) || isString(cost) {
+		num := cost
+		if isString(cost) {
+			num = strVal(cost)
 		}
 		if n, ok := parseScaled(num, 9); ok && n >= 0 {
 			u.ProviderCostNano.Set(n)
@@ -110,51 +163,90 @@ type anthropicUsage struct {
 	seen                                              bool
 }
 
-// merge overwrites a with every non-null field of the usage object uj.
-func (a *anthropicUsage) merge(uj gjson.Result) {
-	if !uj.IsObject() {
+// merge overwrites a with every non-null field of the usage object, the raw
+// value uj.
+func (a *anthropicUsage) merge(uj string) {
+	if !isObject(uj) {
 		return
 	}
 	a.seen = true
-	raw := uj.Raw
-	setCount(&a.input, gjson.Get(raw, "input_tokens"))
-	setCount(&a.cacheWrite, gjson.Get(raw, "cache_creation_input_tokens"))
-	setCount(&a.cacheRead, gjson.Get(raw, "cache_read_input_tokens"))
-	setCount(&a.cacheWrite1h, gjson.Get(raw, "cache_creation.ephemeral_1h_input_tokens"))
-	setCount(&a.output, gjson.Get(raw, "output_tokens"))
-	setCount(&a.thinking, gjson.Get(raw, "output_tokens_details.thinking_tokens"))
-	setCount(&a.webSearch, gjson.Get(raw, "server_tool_use.web_search_requests"))
-	if t := gjson.Get(raw, "service_tier"); t.Type == gjson.String {
-		a.tier = usage.ParseTier(s2b(t.Str))
+	var input, write, read, write1h, output, thinking, webSearch, tier, iterations string
+	for it := walk(uj); it.next(); {
+		switch it.key {
+		case "input_tokens":
+			first(&input, it.val)
+		case "cache_creation_input_tokens":
+			first(&write, it.val)
+		case "cache_read_input_tokens":
+			first(&read, it.val)
+		case "cache_creation":
+			firstIn(&write1h, it.val, "ephemeral_1h_input_tokens")
+		case "output_tokens":
+			first(&output, it.val)
+		case "output_tokens_details":
+			firstIn(&thinking, it.val, "thinking_tokens")
+		case "server_tool_use":
+			firstIn(&webSearch, it.val, "web_search_requests")
+		case "service_tier":
+			first(&tier, it.val)
+		case "iterations":
+			first(&iterations, it.val)
+		}
 	}
-	it := gjson.Get(raw, "iterations")
-	if !it.IsArray() {
+	setNum(&a.input, input)
+	setNum(&a.cacheWrite, write)
+	setNum(&a.cacheRead, read)
+	setNum(&a.cacheWrite1h, write1h)
+	setNum(&a.output, output)
+	setNum(&a.thinking, thinking)
+	setNum(&a.webSearch, webSearch)
+	if isString(tier) {
+		a.tier = usage.ParseTier(s2b(strVal(tier)))
+	}
+	if !isArray(iterations) {
 		return
 	}
 	var in, w, r, w1, out usage.Count
 	n := 0
-	it.ForEach(func(_, v gjson.Result) bool {
+	for el := walk(iterations); el.next(); {
+		n++
+		if !isObject(el.val) {
+			continue
+		}
+		var input, write, read, write1h, output string
+		for it := walk(el.val); it.next(); {
+			switch it.key {
+			case "input_tokens":
+				first(&input, it.val)
+			case "cache_creation_input_tokens":
+				first(&write, it.val)
+			case "cache_read_input_tokens":
+				first(&read, it.val)
+			case "cache_creation":
+				firstIn(&write1h, it.val, "ephemeral_1h_input_tokens")
+			case "output_tokens":
+				first(&output, it.val)
+			}
+		}
 		var c usage.Count
-		if setCount(&c, v.Get("input_tokens")) {
+		if setNum(&c, input) {
 			in.Add(c.N)
 		}
-		if c = (usage.Count{}); setCount(&c, v.Get("cache_creation_input_tokens")) {
+		if c = (usage.Count{}); setNum(&c, write) {
 			w.Add(c.N)
 			in.Add(c.N)
 		}
-		if c = (usage.Count{}); setCount(&c, v.Get("cache_read_input_tokens")) {
+		if c = (usage.Count{}); setNum(&c, read) {
 			r.Add(c.N)
 			in.Add(c.N)
 		}
-		if c = (usage.Count{}); setCount(&c, v.Get("cache_creation.ephemeral_1h_input_tokens")) {
+		if c = (usage.Count{}); setNum(&c, write1h) {
 			w1.Add(c.N)
 		}
-		if c = (usage.Count{}); setCount(&c, v.Get("output_tokens")) {
+		if c = (usage.Count{}); setNum(&c, output) {
 			out.Add(c.N)
 		}
-		n++
-		return true
-	})
+	}
 	if n == 0 {
 		return
 	}
@@ -185,32 +277,54 @@ func (a *anthropicUsage) fill(u *usage.Usage) {
 	}
 }
 
-// readGeminiUsage fills u from a usageMetadata object, overwriting it (each
-// chunk repeats the cumulative numbers; the last one wins).
-func readGeminiUsage(u *usage.Usage, uj gjson.Result) bool {
-	if !uj.IsObject() {
+// readGeminiUsage fills u from a usageMetadata object, the raw value uj,
+// overwriting it (each chunk repeats the cumulative numbers; the last one
+// wins).
+func readGeminiUsage(u *usage.Usage, uj string) bool {
+	if !isObject(uj) {
 		return false
 	}
+	var prompt, tool, cached, cand, thoughts, promptDet, toolDet, candDet, tier string
+	for it := walk(uj); it.next(); {
+		switch it.key {
+		case "promptTokenCount":
+			first(&prompt, it.val)
+		case "toolUsePromptTokenCount":
+			first(&tool, it.val)
+		case "cachedContentTokenCount":
+			first(&cached, it.val)
+		case "candidatesTokenCount":
+			first(&cand, it.val)
+		case "thoughtsTokenCount":
+			first(&thoughts, it.val)
+		case "promptTokensDetails":
+			first(&promptDet, it.val)
+		case "toolUsePromptTokensDetails":
+			first(&toolDet, it.val)
+		case "candidatesTokensDetails":
+			first(&candDet, it.val)
+		case "serviceTier":
+			first(&tier, it.val)
+		}
+	}
 	*u = usage.Usage{}
-	raw := uj.Raw
-	setCount(&u.Input, gjson.Get(raw, "promptTokenCount"))
-	var tool usage.Count
-	if setCount(&tool, gjson.Get(raw, "toolUsePromptTokenCount")) {
-		u.Input.Add(tool.N)
+	setNum(&u.Input, prompt)
+	var c usage.Count
+	if setNum(&c, tool) {
+		u.Input.Add(c.N)
 	}
-	setCount(&u.CacheRead, gjson.Get(raw, "cachedContentTokenCount"))
-	var cand usage.Count
-	if setCount(&cand, gjson.Get(raw, "candidatesTokenCount")) {
-		u.Output.Add(cand.N)
+	setNum(&u.CacheRead, cached)
+	if c = (usage.Count{}); setNum(&c, cand) {
+		u.Output.Add(c.N)
 	}
-	if setCount(&u.Reasoning, gjson.Get(raw, "thoughtsTokenCount")) {
+	if setNum(&u.Reasoning, thoughts) {
 		u.Output.Add(u.Reasoning.N)
 	}
-	modalities(&u.InputAudio, &u.InputImage, gjson.Get(raw, "promptTokensDetails"))
-	modalities(&u.InputAudio, &u.InputImage, gjson.Get(raw, "toolUsePromptTokensDetails"))
-	modalities(&u.OutputAudio, &u.OutputImage, gjson.Get(raw, "candidatesTokensDetails"))
-	if t := gjson.Get(raw, "serviceTier"); t.Type == gjson.String {
-		u.Tier = usage.ParseTier(s2b(t.Str))
+	modalities(&u.InputAudio, &u.InputImage, promptDet)
+	modalities(&u.InputAudio, &u.InputImage, toolDet)
+	modalities(&u.OutputAudio, &u.OutputImage, candDet)
+	if isString(tier) {
+		u.Tier = usage.ParseTier(s2b(strVal(tier)))
 	}
 	if u.Reported() {
 		u.Source = usage.SourceProvider
@@ -219,24 +333,33 @@ func readGeminiUsage(u *usage.Usage, uj gjson.Result) bool {
 }
 
 // modalities adds the AUDIO and IMAGE entries of a Gemini
-// [{modality, tokenCount}] list; modalities not listed stay not reported.
-func modalities(audio, image *usage.Count, list gjson.Result) {
-	if !list.IsArray() {
+// [{modality, tokenCount}] list, the raw value list; modalities not listed
+// stay not reported.
+func modalities(audio, image *usage.Count, list string) {
+	if !isArray(list) {
 		return
 	}
-	list.ForEach(func(_, v gjson.Result) bool {
-		var c usage.Count
-		if !setCount(&c, v.Get("tokenCount")) {
-			return true
+	for el := walk(list); el.next(); {
+		var modality, count string
+		for it := walk(el.val); it.next(); {
+			switch it.key {
+			case "modality":
+				first(&modality, it.val)
+			case "tokenCount":
+				first(&count, it.val)
+			}
 		}
-		switch v.Get("modality").Str {
+		var c usage.Count
+		if !setNum(&c, count) {
+			continue
+		}
+		switch strVal(modality) {
 		case "AUDIO":
 			audio.Add(c.N)
 		case "IMAGE":
 			image.Add(c.N)
 		}
-		return true
-	})
+	}
 }
 
 // s2b views a string as bytes without copying; the bytes must not be
