@@ -245,7 +245,7 @@ func expandEnv(s string, getenv func(string) string) (string, error) {
 		s = s[i+end+1:]
 		name, def, hasDef := strings.Cut(ref, ":-")
 		if !isEnvName(name) {
-			return "", fmt.Errorf("bad variable name in ${%s}", ref)
+			return "", fmt.Errorf("bad variable name in ${%s}", controlEscaper.Replace(ref))
 		}
 		v := getenv(name)
 		if v == "" && hasDef {
@@ -381,3 +381,7 @@ func nodeToValue(body ast.Node, c *Config) (err error) {
 	}()
 	return yaml.NodeToValue(body, c, yaml.DisallowUnknownField())
 }
+
+// controlEscaper writes control characters of user text as escapes, so an
+// error message stays on one line.
+var controlEscaper = strings.NewReplacer("\n", `\n`, "\r", `\r`, "\t", `\t`, "\v", `\v`, "\f", `\f`)
