@@ -36,9 +36,9 @@ type Options struct {
 	WriteTimeout time.Duration
 	// SubscribeTimeout bounds the wait for the subscribe message (default 10s).
 	SubscribeTimeout time.Duration
-	// Buffer is the number of messages queued per subscriber (default 1024,
-	// four of the meter's largest bursts);
-	// a subscriber whose queue is full is dropped.
+	// Buffer is the number of messages queued per subscriber (default 1024:
+	// four of the meter's largest batches); a subscriber whose queue is
+	// full is dropped.
 	Buffer int
 	// MaxConns bounds the open connections (default 1024); beyond it an
 	// upgrade answers 503.

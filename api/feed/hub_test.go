@@ -330,7 +330,8 @@ func TestPingPong(t *testing.T) {
 // connections still to subscribe and refuses new ones; a revoked key is
 // closed at the next ping.
 func TestCloseAndRevoke(t *testing.T) {
-	th := startHub(t, Options{PingInterval: 50 * time.Millisecond})
+	// Clients that do not read answer no pings: a long PongWait keeps them.
+	th := startHub(t, Options{PingInterval: 50 * time.Millisecond, PongWait: time.Minute})
 	bob := subscribe(t, th, keyBob, "acme", "request")
 	if err := th.opt.Accounts.DeleteMember("acme", "bob"); err != nil {
 		t.Fatal(err)

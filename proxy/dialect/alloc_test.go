@@ -105,3 +105,23 @@ func TestAllocsStreamUsageNull(t *testing.T) {
 		}
 	}
 }
+
+// TestAllocsGeminiArray: Gemini chunks read through nested paths
+// (candidates.0.content.parts) and usageMetadata.
+func TestAllocsGeminiArray(t *testing.T) {
+	body := readFixture(t, "gemini_stream_json_array.json")
+	var as ArrayScanner
+	var st StreamState
+	var u usage.Usage
+	fn := func(e []byte) { st.OnEvent(nil, e) }
+	run := func() {
+		as.Reset()
+		st.Reset(Gemini, usage.CategoryChatCompletions)
+		as.Feed(body, fn)
+		st.Result(&u)
+	}
+	run()
+	if n := testing.AllocsPerRun(50, run); n != 0 {
+		t.Errorf("gemini array stream allocates %.1f times", n)
+	}
+}

@@ -2,6 +2,7 @@ package dialect
 
 import (
 	"encoding/binary"
+	"math/bits"
 	"strings"
 	"unicode/utf8"
 	"unsafe"
@@ -292,7 +293,9 @@ func parseScaled(num string, scale int) (int64, bool) {
 
 // iter walks the members of a JSON object or the elements of a JSON array.
 // Call next until it returns false; key and val are then the current
-// member. The zero iter yields nothing.
+// member (or call nextKey and consume each value yourself). The zero iter
+// yields nothing. An iter is a value on the caller's stack: it does not
+// allocate.
 type iter struct {
 	j       string
 	i       int
@@ -348,6 +351,14 @@ func (it *iter) fail() bool {
 
 // next advances to the next member and reports whether there is one.
 func (it *iter) next() bool {
+	return it.nextKey() && it.value()
+}
+
+// nextKey advances to the next member and reports whether there is one, like
+// next, but stops at the start of its value: key is set and val is empty.
+// The caller then consumes the value with value, or walks it in place with
+// enter and resume.
+func (it *iter) nextKey() bool {
 	if it.done || it.close == 0 {
 		return false
 	}
@@ -370,18 +381,19 @@ func (it *iter) next() bool {
 		}
 	}
 	it.started = true
-	it.key = ""
+	it.key, it.val = "", ""
 	if it.close == '}' {
 		if j[i] != '"' {
 			return it.fail()
 		}
-		end, esc := keyEnd(j, i)
-		if it.strict && esc {
+		var end int
+		var esc bool
+		if it.strict {
 			var ok bool
-			if end, ok = validString(j, i); !ok {
+			if end, esc, ok = validStringEsc(j, i); !ok {
 				return it.fail()
 			}
-		} else if end > len(j) {
+		} else if end, esc = stringEnd(j, i); end > len(j) {
 			return it.fail()
 		}
 		if it.key = j[i+1 : end-1]; esc {
@@ -397,6 +409,15 @@ func (it *iter) next() bool {
 			return it.fail()
 		}
 	}
+	it.i = i
+	return true
+}
+
+// value consumes the value of the member nextKey stopped at into val (a
+// strict walk validates it) and reports false, ending the walk, when the
+// value is malformed.
+func (it *iter) value() bool {
+	j, i := it.j, it.i
 	var end int
 	if it.strict {
 		var ok bool
@@ -411,76 +432,84 @@ func (it *iter) next() bool {
 	return true
 }
 
-// keyEnd returns the index after the closing quote of the member name whose
-// opening quote is at i (len(j)+1 when it is not closed) and whether the
-// name has escapes or control characters (then a strict walk validates it
-// with validString). Names are short: a byte loop beats IndexByte.
-func keyEnd(j string, i int) (int, bool) {
-	esc := false
-	for k := i + 1; k < len(j); k++ {
-		switch c := j[k]; {
-		case c == '"':
-			return k + 1, esc
-		case c == '\\':
-			esc = true
-			k++
-		case c < ' ':
-			esc = true
-		}
+// enter returns a lenient walk, in place, of the value of the member
+// nextKey stopped at: the zero iter when it is not an object or array. Walk
+// it to its end, then call resume. For lenient walks only.
+func (it *iter) enter() iter {
+	switch it.j[it.i] {
+	case '{':
+		return iter{j: it.j, i: it.i + 1, close: '}'}
+	case '[':
+		return iter{j: it.j, i: it.i + 1, close: ']'}
 	}
-	return len(j) + 1, true
+	return iter{}
+}
+
+// resume consumes the value c (from enter) has walked: when c reached its
+// closing bracket, val is the value c walked and the walk goes on after
+// it, so the value was read once; otherwise the value is consumed as value
+// does.
+func (it *iter) resume(c *iter) bool {
+	if c.done && !c.bad {
+		it.val = it.j[it.i:c.i]
+		it.i = c.i
+		return true
+	}
+	return it.value()
 }
 
 // space marks JSON whitespace; structural marks the bytes valueEnd stops
-// at inside an object or array.
-var space, structural [256]bool
-
-func init() {
-	for _, c := range " \t\r\n" {
-		space[c] = true
-	}
-	for _, c := range `"{}[]` {
-		structural[c] = true
-	}
-}
+// at inside an object or array. Both are read-only.
+var (
+	space      = [256]bool{' ': true, '\t': true, '\r': true, '\n': true}
+	structural = [256]bool{'"': true, '{': true, '}': true, '[': true, ']': true}
+)
 
 func skipSpace(j string, i int) int {
-	for i < len(j) && space[j[i]] {
+	for i < len(j) && j[i] <= ' ' && space[j[i]] {
 		i++
 	}
 	return i
 }
 
 // stringEnd returns the index after the closing quote of the string whose
-// opening quote is at i, or len(j)+1 when it is not closed.
-func stringEnd(j string, i int) int {
+// opening quote is at i (len(j)+1 when it is not closed) and whether the
+// string has escapes. It looks at eight bytes at a time.
+func stringEnd(j string, i int) (int, bool) {
+	esc := false
 	k := i + 1
 	for {
-		// Most strings in these payloads are short: look at a few bytes
-		// before paying for IndexByte.
-		found := false
-		for e := min(k+16, len(j)); k < e; k++ {
-			if j[k] == '"' {
-				found = true
+		for k+8 <= len(j) {
+			if m := quoteOrBackslash(j, k); m != 0 {
+				k += bits.TrailingZeros64(m) >> 3
 				break
 			}
+			k += 8
 		}
-		if !found {
-			n := strings.IndexByte(j[k:], '"')
-			if n < 0 {
-				return len(j) + 1
-			}
-			k += n
+		for k < len(j) && j[k] != '"' && j[k] != '\\' {
+			k++
 		}
-		b := 0
-		for p := k - 1; p > i && j[p] == '\\'; p-- {
-			b++
+		if k >= len(j) {
+			return len(j) + 1, esc
 		}
-		if b%2 == 0 {
-			return k + 1
+		if j[k] == '"' {
+			return k + 1, esc
 		}
-		k++
+		esc = true
+		k += 2
 	}
+}
+
+const ones, highs = 0x0101010101010101, 0x8080808080808080
+
+// quoteOrBackslash returns a mask whose lowest set bit is the high bit of
+// the first byte of j[k:k+8] that is a quote or a backslash (bits above it
+// may be wrong); 0 when there is none.
+func quoteOrBackslash(j string, k int) uint64 {
+	x := binary.LittleEndian.Uint64(s2b(j[k : k+8]))
+	q := x ^ ('"' * ones)
+	b := x ^ ('\\' * ones)
+	return ((q-ones)&^q | (b-ones)&^b) & highs
 }
 
 // valueEnd returns the end of the JSON value starting at i, without
@@ -491,7 +520,8 @@ func stringEnd(j string, i int) int {
 func valueEnd(j string, i int) int {
 	switch j[i] {
 	case '"':
-		return min(stringEnd(j, i), len(j))
+		end, _ := stringEnd(j, i)
+		return min(end, len(j))
 	case '{', '[':
 		depth := 0
 		for k := i; k < len(j); k++ {
@@ -503,7 +533,8 @@ func valueEnd(j string, i int) int {
 			}
 			switch j[k] {
 			case '"':
-				k = stringEnd(j, k) - 1
+				end, _ := stringEnd(j, k)
+				k = end - 1
 			case '{', '[':
 				depth++
 			default: // '}', ']'
@@ -610,18 +641,24 @@ func validArray(j string, i int) (int, bool) {
 }
 
 // validString returns the index after the closing quote of the valid JSON
-// string whose opening quote is at i, or false. It checks eight bytes at a
-// time for a quote, a backslash or a control character.
+// string whose opening quote is at i, or false.
 func validString(j string, i int) (int, bool) {
-	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	end, _, ok := validStringEsc(j, i)
+	return end, ok
+}
+
+// validStringEsc is validString that also tells whether the string has
+// escapes. It checks eight bytes at a time for a quote, a backslash or a
+// control character.
+func validStringEsc(j string, i int) (int, bool, bool) {
+	esc := false
 	k := i + 1
 	for {
 		for k+8 <= len(j) {
 			x := binary.LittleEndian.Uint64(s2b(j[k : k+8]))
-			q := x ^ ('"' * ones)
-			b := x ^ ('\\' * ones)
-			// Is a byte zero in q or in b, or below 0x20 in x?
-			if ((q-ones)&^q|(b-ones)&^b|(x-' '*ones)&^x)&highs != 0 {
+			// A byte below 0x20, a quote or a backslash?
+			if m := (x-' '*ones)&^x&highs | quoteOrBackslash(j, k); m != 0 {
+				k += bits.TrailingZeros64(m) >> 3
 				break
 			}
 			k += 8
@@ -632,28 +669,29 @@ func validString(j string, i int) (int, bool) {
 			}
 		}
 		if k >= len(j) {
-			return len(j), false
+			return len(j), esc, false
 		}
 		switch c := j[k]; {
 		case c == '"':
-			return k + 1, true
+			return k + 1, esc, true
 		case c < ' ':
-			return k, false
+			return k, esc, false
 		}
 		// A backslash.
+		esc = true
 		if k++; k >= len(j) {
-			return k, false
+			return k, esc, false
 		}
 		switch j[k] {
 		case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
 			k++
 		case 'u':
 			if k+4 >= len(j) || !isHex(j[k+1]) || !isHex(j[k+2]) || !isHex(j[k+3]) || !isHex(j[k+4]) {
-				return k, false
+				return k, esc, false
 			}
 			k += 5
 		default:
-			return k, false
+			return k, esc, false
 		}
 	}
 }
@@ -755,8 +793,11 @@ func lookup(raw string, path ...string) string {
 			}
 		}
 	case ']':
+		if path[0] == "" || !isDigit(path[0][0]) {
+			return ""
+		}
 		n, ok := smallInt(path[0])
-		if !ok || n < 0 || path[0][0] == '-' {
+		if !ok {
 			return ""
 		}
 		for i := int64(0); it.next(); i++ {
@@ -766,31 +807,6 @@ func lookup(raw string, path ...string) string {
 		}
 	}
 	return ""
-}
-
-// member returns the value of key in the JSON object obj (the first
-// occurrence) as a gjson.Result without unescaping anything: string values
-// come back with Type String and only Raw set. It returns a zero Result
-// when obj is not an object or has no such key.
-func member(obj gjson.Result, key string) gjson.Result {
-	if obj.Type != gjson.JSON {
-		return gjson.Result{}
-	}
-	return rawResult(memberRaw(obj.Raw, key))
-}
-
-// rawResult types a raw value the way gjson.Get does, without unescaping
-// strings (only Raw is set for them) and without allocating.
-func rawResult(v string) gjson.Result {
-	switch {
-	case v == "":
-		return gjson.Result{}
-	case v[0] == '"':
-		return gjson.Result{Type: gjson.String, Raw: v}
-	case v[0] == '{' || v[0] == '[':
-		return gjson.Result{Type: gjson.JSON, Raw: v}
-	}
-	return gjson.Parse(v) // numbers, true, false, null: no allocation
 }
 
 // isObject and isArray tell the type of a raw value (gjson's IsObject,
@@ -864,7 +880,7 @@ func setNum(c *usage.Count, v string) bool {
 // shape of every token count; gjson's Result.Int gives the same value for
 // it. Anything else reports false.
 func smallInt(v string) (int64, bool) {
-	neg := v[0] == '-'
+	neg := len(v) > 0 && v[0] == '-'
 	if neg {
 		v = v[1:]
 	}

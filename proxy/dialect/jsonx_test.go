@@ -7,6 +7,25 @@ import (
 	"github.com/tidwall/gjson"
 )
 
+// member is memberRaw typed as a gjson.Result (the shape TestMember
+// checks): string values come back with Type String and only Raw set, so
+// nothing is unescaped or allocated.
+func member(obj gjson.Result, key string) gjson.Result {
+	if obj.Type != gjson.JSON {
+		return gjson.Result{}
+	}
+	v := memberRaw(obj.Raw, key)
+	switch {
+	case v == "":
+		return gjson.Result{}
+	case v[0] == '"':
+		return gjson.Result{Type: gjson.String, Raw: v}
+	case v[0] == '{' || v[0] == '[':
+		return gjson.Result{Type: gjson.JSON, Raw: v}
+	}
+	return gjson.Parse(v)
+}
+
 // TestWalkStrictValid checks that a strict walk of a document judges its
 // validity exactly as gjson.Valid, which ExtractBody no longer calls for
 // object bodies.

@@ -162,7 +162,22 @@ func (s *StreamState) onGemini(data []byte) {
 
 func (s *StreamState) onOpenAI(data []byte) {
 	var tier, uj, groqUsage, errV, choices, delta string
-	for it := walk(bstr(data)); it.next(); {
+	for it := walk(bstr(data)); it.nextKey(); {
+		if it.key == "choices" && choices == "" {
+			// Collect the text while walking "choices" itself.
+			c := it.enter()
+			for c.next() {
+				s.onChoice(c.val)
+			}
+			if !it.resume(&c) {
+				break
+			}
+			choices = it.val
+			continue
+		}
+		if !it.value() {
+			break
+		}
 		switch it.key {
 		case "service_tier":
 			first(&tier, it.val)
@@ -172,8 +187,6 @@ func (s *StreamState) onOpenAI(data []byte) {
 			firstIn(&groqUsage, it.val, "usage")
 		case "error":
 			first(&errV, it.val)
-		case "choices":
-			first(&choices, it.val)
 		case "delta":
 			first(&delta, it.val)
 		}
@@ -194,14 +207,10 @@ func (s *StreamState) onOpenAI(data []byte) {
 		s.setErr(errorObject(OpenAI, 0, data, errV))
 	}
 	s.lastUsageOnly = usageOnly(choices, uj, errV)
-	if choices != "" {
-		for it := walk(choices); it.next(); {
-			s.onChoice(it.val)
-		}
-		return
+	if choices == "" {
+		// Audio transcription and image streams: {"type":"...delta","delta":"..."}.
+		s.appendText(delta)
 	}
-	// Audio transcription and image streams: {"type":"...delta","delta":"..."}.
-	s.appendText(delta)
 }
 
 // onChoice collects the text of one element of a chunk's "choices".
