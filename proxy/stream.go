@@ -132,7 +132,7 @@ func (s *reqState) readFiltered(p []byte) (int, error) {
 
 func (s *reqState) onFilteredEvent(ev dialect.Event) {
 	s.st.OnEvent(ev.Name, ev.Data)
-	if dialect.IsUsageOnlyChunk(ev.Data) {
+	if s.st.LastWasUsageOnly() {
 		return
 	}
 	s.out = append(s.out, ev.Raw...)

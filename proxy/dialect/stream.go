@@ -39,10 +39,12 @@ func (s *StreamState) Reset(d Dialect, cat usage.Category) {
 
 // OnEvent consumes one event: an SSE event (name may be empty) or, for
 // Gemini JSON-array streams and recorded payloads, one JSON element with a
-// nil name. Non-JSON data ("[DONE]", keep-alives) is ignored. Each event is
-// read in one walk over its top-level members (Anthropic and Responses
-// events only when their type can carry usage, errors or text), plus one
-// walk over the members it reads. data is not retained.
+// nil name. Non-JSON data ("[DONE]", keep-alives) is ignored. An event is
+// read in one walk over its top-level members, descending only into the
+// members it needs (the usage object, an error object, the text of each
+// choice), so a chunk with "usage":null costs that one walk; Anthropic and
+// Responses events are read only when their type can carry usage, errors
+// or text. data is not retained.
 func (s *StreamState) OnEvent(name, data []byte) {
 	s.lastUsageOnly = false
 	data = bytes.TrimSpace(data)
