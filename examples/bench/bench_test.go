@@ -146,6 +146,20 @@ func TestParseMetrics(t *testing.T) {
 	}
 }
 
+func TestMainStack(t *testing.T) {
+	dump := "SIGQUIT: quit\nPC=0x490181 m=0 sigcode=0\n\ngoroutine 0 gp=0x1 m=0 [idle]:\nruntime.futex(0x1)\n\t/x.s:569\n\n" +
+		"goroutine 1 gp=0x3f m=nil [runnable]:\nruntime.mapIterNext(0x3f74662a1710?)\n\t/usr/local/go/src/runtime/map.go:168 +0x25\n" +
+		"github.com/infermeter/infermeter/meter/budget.(*orgBook).member(0x3f, {0x3f, 0xc})\n\t/work/main/meter/budget/ledger.go:246 +0x1ee\n" +
+		"main.newApp(0x3f, {0x3f?, 0x0?, 0x0?})\n\t/work/main/app.go:125 +0xac9\n\ngoroutine 2 gp=0x3f [force gc (idle)]:\nruntime.gopark()\n"
+	want := "meter/budget.(*orgBook).member ← main.newApp"
+	if got := mainStack([]byte(dump)); got != want {
+		t.Fatalf("mainStack = %q, want %q", got, want)
+	}
+	if got := mainStack([]byte("nothing")); !strings.Contains(got, "no goroutine 1") {
+		t.Fatalf("mainStack without a dump = %q", got)
+	}
+}
+
 func TestQuantiles(t *testing.T) {
 	d := make([]int64, 0, 1001)
 	for i := 1000; i >= 0; i-- {
@@ -289,6 +303,16 @@ func TestReportFormat(t *testing.T) {
 	r.write(&b)
 	if want := "only 600k of 5M cells seeded: at 1000 B per cell, 5M would take about 4783.4 MB"; !strings.Contains(b.String(), want) {
 		t.Errorf("report lacks %q", want)
+	}
+	// A child still starting when given up is a MISS at least as big.
+	r.Cells.Seed.Cells, r.Cells.NotReady, r.Cells.Ready, r.Cells.Mem.RSS = 5_000_000, true, 2*time.Minute, 6000<<20
+	b.Reset()
+	r.write(&b)
+	if want := "| RSS with 5M aggregate cells | ≤ 256 MB (5M cells) | ≥ 6000.0 MB (still not ready after 2m0s) | MISS |"; !strings.Contains(b.String(), want) {
+		t.Errorf("report lacks %q", want)
+	}
+	if strings.Contains(b.String(), "| per cell |") {
+		t.Error("a per-cell cost from a store not loaded")
 	}
 	// An empty report still has every section and says what was not measured.
 	var e strings.Builder

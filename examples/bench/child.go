@@ -132,11 +132,32 @@ func startChildOnce(cc childConfig, readyTimeout time.Duration) (*child, error) 
 		close(c.exited)
 	}()
 	if err := c.waitReady(readyTimeout); err != nil {
-		c.stop()
-		return nil, fmt.Errorf("%w; log: %s", err, c.logTail())
+		select {
+		case <-c.exited:
+			return nil, fmt.Errorf("%w; log: %s", err, c.logTail())
+		default:
+		}
+		// Still starting: say how big it got and where it is stuck.
+		nr := &notReadyError{Timeout: readyTimeout}
+		nr.Mem, _ = c.memory()
+		nr.Stack = c.dumpMain()
+		return nil, nr
 	}
 	c.readyAfter = time.Since(c.started)
 	return c, nil
+}
+
+// notReadyError is returned by startChild when infermeter was still
+// starting at the timeout: how big it was then and where it was stuck.
+type notReadyError struct {
+	Timeout time.Duration
+	Mem     memory // when given up
+	Stack   string // main goroutine, innermost first
+}
+
+func (e *notReadyError) Error() string {
+	return fmt.Sprintf("cannot get 200 from /readyz of infermeter in %s (RSS then %s, peak %s); main goroutine: %s",
+		e.Timeout.Round(time.Second), fmtMB(float64(e.Mem.RSS)), fmtMB(float64(e.Mem.HWM)), e.Stack)
 }
 
 // waitReady polls /readyz until it answers 200.
@@ -172,6 +193,96 @@ func (c *child) stop() {
 		_ = c.cmd.Process.Kill()
 		<-c.exited
 	}
+}
+
+// dumpMain makes the child dump its goroutines and exit (SIGQUIT) and
+// returns the functions on the stack of its main goroutine, innermost first.
+//
+// The signal goes to the busiest thread of the child, so the goroutine
+// running there (at start, the main one) is dumped with its stack rather
+// than as "running on other thread".
+func (c *child) dumpMain() string {
+	pid := c.cmd.Process.Pid
+	if tid := busiestThread(pid); tid > 0 {
+		_ = syscall.Tgkill(pid, tid, syscall.SIGQUIT)
+	} else {
+		_ = c.cmd.Process.Signal(syscall.SIGQUIT)
+	}
+	select {
+	case <-c.exited:
+	case <-time.After(10 * time.Second):
+		_ = c.cmd.Process.Kill()
+		<-c.exited
+	}
+	b, err := os.ReadFile(c.logPath)
+	if err != nil {
+		return "(no log)"
+	}
+	return mainStack(b)
+}
+
+// busiestThread returns the thread of pid that is running and has used the
+// most CPU, or 0.
+func busiestThread(pid int) int {
+	dir := "/proc/" + strconv.Itoa(pid) + "/task"
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return 0
+	}
+	best, bestCPU, bestRunning := 0, int64(-1), false
+	for _, e := range ents {
+		b, err := os.ReadFile(dir + "/" + e.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		i := bytes.LastIndexByte(b, ')')
+		if i < 0 {
+			continue
+		}
+		f := strings.Fields(string(b[i+1:]))
+		if len(f) < 13 {
+			continue
+		}
+		ut, _ := strconv.ParseInt(f[11], 10, 64)
+		st, _ := strconv.ParseInt(f[12], 10, 64)
+		tid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		running := f[0] == "R"
+		if (running && !bestRunning) || (running == bestRunning && ut+st > bestCPU) {
+			best, bestCPU, bestRunning = tid, ut+st, running
+		}
+	}
+	return best
+}
+
+// mainStack returns the function names on goroutine 1's stack in a Go
+// goroutine dump, innermost first, joined by " ← ", without the Go
+// runtime's frames.
+func mainStack(dump []byte) string {
+	_, rest, ok := bytes.Cut(dump, []byte("\ngoroutine 1 "))
+	if !ok {
+		return "(no goroutine 1 in the dump)"
+	}
+	var frames []string
+	for i, line := range strings.Split(string(rest), "\n") {
+		if i == 0 || strings.HasPrefix(line, "\t") {
+			continue
+		}
+		if line == "" || len(frames) == 6 {
+			break
+		}
+		fn := line
+		if j := strings.LastIndexByte(fn, '('); j > 0 {
+			fn = fn[:j]
+		}
+		if strings.HasPrefix(fn, "runtime.") || strings.HasPrefix(fn, "internal/") {
+			continue // the Go runtime's own frames say little
+		}
+		frames = append(frames, strings.TrimPrefix(fn, "github.com/infermeter/infermeter/"))
+	}
+	return strings.Join(frames, " ← ")
 }
 
 // logTail returns the last lines of the child's log.

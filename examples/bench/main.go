@@ -545,14 +545,19 @@ func (h *harness) seededRuns(step func(string, func())) {
 
 	if doCells && h.r.Cells.Err == "" {
 		step("cells", func() {
-			c := h.seededChild(h.r.Cells, cellsDir, 0)
+			// Leave the analytics child its share of what is left.
+			share := h.left() - 30*time.Second
+			if doLogs {
+				share /= 2
+			}
+			c := h.seededChild(h.r.Cells, cellsDir, 0, share)
 			c.stop()
 		})
 	}
 	_ = os.RemoveAll(cellsDir)
 	if doLogs && h.r.Logs.Err == "" {
 		step("analytics", func() {
-			c := h.seededChild(h.r.Logs, logsDir, h.o.Logs+1_000_000)
+			c := h.seededChild(h.r.Logs, logsDir, h.o.Logs+1_000_000, h.left()-30*time.Second)
 			if c != nil {
 				h.o.Logf("analytics queries, %d samples each", h.o.Samples)
 				h.r.Queries = runAnalytics(c.adminAddr, h.r.Logs.Seed.DeepCursor, h.o.Samples, h.o.QueryTime)
@@ -565,12 +570,16 @@ func (h *harness) seededRuns(step func(string, func())) {
 	}
 }
 
-// seededChild starts infermeter on a seeded data dir, waits for readiness
-// and records its memory.
-func (h *harness) seededChild(sr *storeRun, dir string, maxLogs int) *child {
-	timeout := max(h.left(), time.Minute)
+// seededChild starts infermeter on a seeded data dir, waits (at most
+// timeout, and at least 45s) for readiness and records its memory.
+func (h *harness) seededChild(sr *storeRun, dir string, maxLogs int, timeout time.Duration) *child {
+	timeout = max(timeout, 45*time.Second)
 	c, err := startChild(childConfig{Bin: h.bin, Dir: dir, SimAddr: h.simAddr, MaxLogs: maxLogs}, timeout)
 	if err != nil {
+		var nr *notReadyError
+		if errors.As(err, &nr) {
+			sr.Mem, sr.NotReady, sr.Ready = nr.Mem, true, nr.Timeout
+		}
 		sr.Err = err.Error()
 		h.note("%s", err)
 		return nil
