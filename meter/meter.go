@@ -249,7 +249,7 @@ func (m *Meter) aggregate(batch []Event) {
 			c = new(Cell)
 			m.cells[k] = c
 		}
-		c.add(ev)
+		c.Add(ev)
 		m.dirty[k] = struct{}{}
 	}
 	m.mu.Unlock()
@@ -355,7 +355,8 @@ func LatencyBucket(micros int64) int {
 // LatencyBucketUpper returns the upper bound of bucket i in microseconds.
 func LatencyBucketUpper(i int) int64 { return 100 << uint(i) }
 
-func (c *Cell) add(ev *Event) {
+// Add adds one event to the cell, the way the meter aggregates it.
+func (c *Cell) Add(ev *Event) {
 	c.Requests++
 	if ev.ErrorType != usage.ErrNone {
 		c.Errors++

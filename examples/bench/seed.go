@@ -194,7 +194,7 @@ func seedLogs(dir string, n, members, models int, deadline time.Time) (seedStats
 			c = new(meter.Cell)
 			cells[k] = c
 		}
-		addEvent(c, &ev)
+		c.Add(&ev)
 		events = append(events, ev)
 		if len(events) == applyBatch {
 			// Flush the events; the cells of this hour go with its last batch.
@@ -275,37 +275,6 @@ func seedEvent(rnd *rand.Rand, t int64, members, models int) meter.Event {
 	return ev
 }
 
-// addEvent adds ev to c the way the meter aggregates an event into its
-// hourly cell.
-func addEvent(c *meter.Cell, ev *meter.Event) {
-	c.Requests++
-	if ev.ErrorType != usage.ErrNone {
-		c.Errors++
-	}
-	if ev.Stream {
-		c.Streams++
-	}
-	if !ev.Priced && ev.Usage.Reported() {
-		c.Unpriced++
-	}
-	if ev.Usage.Source == usage.SourceEstimated {
-		c.Estimated++
-	}
-	u := &ev.Usage
-	c.InputTokens += u.Input.Value()
-	c.OutputTokens += u.Output.Value()
-	c.CachedTokens += u.CacheRead.Value()
-	c.CacheWrite += u.CacheWrite.Value()
-	c.Reasoning += u.Reasoning.Value()
-	c.CostNano += ev.CostNano
-	c.LatencyMicros += ev.LatencyMicros
-	if ev.TTFTMicros > 0 {
-		c.TTFTMicros += ev.TTFTMicros
-		c.TTFTCount++
-	}
-	c.LatencyBuckets[meter.LatencyBucket(ev.LatencyMicros)]++
-}
-
 // fileSize returns the size of the store file in dir, or 0.
 func fileSize(dir string) int64 {
 	fi, err := os.Stat(dir + string(os.PathSeparator) + store.FileName)
@@ -361,7 +330,7 @@ func storeSustained(dir string, batch, maxBatches int, maxDur time.Duration) (su
 				c = new(meter.Cell)
 				cells[k] = c
 			}
-			addEvent(c, &ev)
+			c.Add(&ev)
 			events = append(events, ev)
 		}
 		recs = recs[:0]
