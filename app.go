@@ -141,6 +141,7 @@ func newApp(cfg *config.Config, opt appOptions) (*app, error) {
 		Metrics:         set,
 		Now:             opt.Now,
 		Budget:          a.budget,
+		Logf:            opt.Logf,
 	})
 	if err != nil {
 		_ = st.Close()

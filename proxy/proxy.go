@@ -70,6 +70,8 @@ type Options struct {
 	Metrics *metrics.Set
 	// Now is the clock; nil is time.Now.
 	Now func() time.Time
+	// Logf receives the server's connection errors; nil discards them.
+	Logf func(format string, args ...any)
 	// Budget enforces the monthly limits of members and orgs (the month of
 	// a request is the one holding its start on Now, in the org's
 	// timezone); nil builds an empty ledger that counts spend from New (the
@@ -219,6 +221,7 @@ func (p *Proxy) Server() *fasthttp.Server {
 		p.server = &fasthttp.Server{
 			Handler:               p.Handler,
 			ErrorHandler:          p.errorHandler,
+			Logger:                serverLogger{logf: p.opt.Logf},
 			Name:                  "infermeter",
 			MaxRequestBodySize:    p.opt.MaxRequestBytes,
 			ReadBufferSize:        p.opt.MaxHeaderBytes,
@@ -231,4 +234,22 @@ func (p *Proxy) Server() *fasthttp.Server {
 		}
 	}
 	return p.server
+}
+
+// serverLogger passes fasthttp's connection errors to Logf, except those the
+// proxy already answers and meters itself (a body over max_request_bytes).
+type serverLogger struct {
+	logf func(format string, args ...any)
+}
+
+// Printf implements fasthttp.Logger.
+func (l serverLogger) Printf(format string, args ...any) {
+	if l.logf == nil {
+		return
+	}
+	msg := fmt.Sprintf(format, args...)
+	if strings.Contains(msg, fasthttp.ErrBodyTooLarge.Error()) {
+		return
+	}
+	l.logf("proxy: %s", msg)
 }

@@ -213,7 +213,7 @@ func TestTargetRows(t *testing.T) {
 		t.Fatalf("upper pass = %+v", r)
 	}
 	r = lower("x", "≥ 25k", 20_000, 25_000, true, fmtRate)
-	if r.Result != "MISS" || r.Margin != "short by 5000/s (80% of the goal)" {
+	if r.Result != "MISS" || r.Margin != "short by 5000/s (80.0% of the goal)" {
 		t.Fatalf("lower miss = %+v", r)
 	}
 	r = lower("x", "≥ 25k", 0, 25_000, false, fmtRate)
