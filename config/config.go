@@ -28,7 +28,7 @@ type Config struct {
 	FlushInterval time.Duration `yaml:"flush_interval"`
 	// LogRetention is how long request logs are kept; rollups are kept forever. Default 30d.
 	LogRetention time.Duration `yaml:"log_retention"`
-	// MaxLogs is the most request logs kept, oldest dropped first; 0 keeps none.
+	// MaxLogs is the most request logs kept, oldest dropped first; 0 means no bound.
 	// Default 1000000.
 	MaxLogs int `yaml:"max_logs"`
 	// CaptureBodies keeps request and response bodies (secrets redacted). Default false.

@@ -149,8 +149,8 @@ func TestParseMetrics(t *testing.T) {
 func TestMainStack(t *testing.T) {
 	dump := "SIGQUIT: quit\nPC=0x490181 m=0 sigcode=0\n\ngoroutine 0 gp=0x1 m=0 [idle]:\nruntime.futex(0x1)\n\t/x.s:569\n\n" +
 		"goroutine 1 gp=0x3f m=nil [runnable]:\nruntime.mapIterNext(0x3f74662a1710?)\n\t/usr/local/go/src/runtime/map.go:168 +0x25\n" +
-		"github.com/infermeter/infermeter/meter/budget.(*orgBook).member(0x3f, {0x3f, 0xc})\n\t/work/main/meter/budget/ledger.go:246 +0x1ee\n" +
-		"main.newApp(0x3f, {0x3f?, 0x0?, 0x0?})\n\t/work/main/app.go:125 +0xac9\n\ngoroutine 2 gp=0x3f [force gc (idle)]:\nruntime.gopark()\n"
+		"github.com/infermeter/infermeter/meter/budget.(*orgBook).member(0x3f, {0x3f, 0xc})\n\t/src/meter/budget/ledger.go:246 +0x1ee\n" +
+		"main.newApp(0x3f, {0x3f?, 0x0?, 0x0?})\n\t/src/app.go:125 +0xac9\n\ngoroutine 2 gp=0x3f [force gc (idle)]:\nruntime.gopark()\n"
 	want := "meter/budget.(*orgBook).member ← main.newApp"
 	if got := mainStack([]byte(dump)); got != want {
 		t.Fatalf("mainStack = %q, want %q", got, want)

@@ -164,6 +164,10 @@ func (l *Ledger) Reserved(org, member string, now time.Time) (memberNano, orgNan
 // seeded.
 func (l *Ledger) Seed(cells map[meter.CellKey]*meter.Cell, now time.Time) {
 	sec := now.Unix()
+	// New member books are gathered per org and published with one copy of
+	// the org's member map: adding them one by one copies the map once per
+	// member (quadratic with 100k members).
+	added := map[*orgBook]map[string]*book{}
 	for k, c := range cells {
 		if c.CostNano == 0 {
 			continue
@@ -173,12 +177,45 @@ func (l *Ledger) Seed(cells map[meter.CellKey]*meter.Cell, now time.Time) {
 		if k.Hour < om.start || k.Hour >= om.end {
 			continue
 		}
-		mm := ob.member(k.User).month(l, k.Org, now, sec)
+		b, ok := (*ob.members.Load())[k.User]
+		if !ok {
+			nb := added[ob]
+			if nb == nil {
+				nb = map[string]*book{}
+				added[ob] = nb
+			}
+			if b = nb[k.User]; b == nil {
+				b = &book{}
+				nb[k.User] = b
+			}
+		}
+		mm := b.month(l, k.Org, now, sec)
 		for _, m := range [2]*month{om, mm} {
 			m.committed.Add(c.CostNano)
 			m.spent.Add(c.CostNano)
 		}
 	}
+	for ob, nb := range added {
+		ob.addMembers(nb)
+	}
+}
+
+// addMembers publishes the books of nb that ob does not hold yet, with one
+// copy of its member map.
+func (ob *orgBook) addMembers(nb map[string]*book) {
+	ob.mu.Lock()
+	defer ob.mu.Unlock()
+	old := *ob.members.Load()
+	n := make(map[string]*book, len(old)+len(nb))
+	for k, v := range old {
+		n[k] = v
+	}
+	for k, v := range nb {
+		if _, ok := n[k]; !ok {
+			n[k] = v
+		}
+	}
+	ob.members.Store(&n)
 }
 
 // reserve adds est to the committed amount unless limit > 0 and the
