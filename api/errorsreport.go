@@ -185,30 +185,41 @@ func (a *API) readErrorLogs(ctx *fasthttp.RequestCtx, org, user string, p period
 		EndID:   uint64(hourCeil(p.End, loc)),
 		Limit:   store.MaxLogLimit,
 	}
-	for {
+	ok := a.eachLog(ctx, q, 0, func(ev *meter.Event) {
+		t := ev.ErrorType.String()
+		st.total++
+		st.byType[t]++
+		m := st.byModel[ev.Model]
+		if m == nil {
+			m = &modelErrorStats{byType: map[string]int64{}}
+			st.byModel[ev.Model] = m
+		}
+		m.byType[t]++
+		m.costNano += ev.CostNano
+	})
+	return st, ok
+}
+
+// eachLog calls fn for every request log matching q, page after page, at
+// most max of them when max > 0. On a store failure it answers 500 itself
+// and reports false.
+func (a *API) eachLog(ctx *fasthttp.RequestCtx, q store.LogQuery, max int, fn func(ev *meter.Event)) bool {
+	for read := 0; max <= 0 || read < max; {
 		evs, next, err := a.opt.Store.Logs(q)
 		if err != nil {
 			a.fail(ctx, fasthttp.StatusInternalServerError, "internal", "cannot read the request logs")
-			return nil, false
+			return false
 		}
 		for i := range evs {
-			ev := &evs[i]
-			t := ev.ErrorType.String()
-			st.total++
-			st.byType[t]++
-			m := st.byModel[ev.Model]
-			if m == nil {
-				m = &modelErrorStats{byType: map[string]int64{}}
-				st.byModel[ev.Model] = m
-			}
-			m.byType[t]++
-			m.costNano += ev.CostNano
+			fn(&evs[i])
 		}
+		read += len(evs)
 		if next == "" {
-			return st, true
+			break
 		}
 		q.Cursor = next
 	}
+	return true
 }
 
 // hourCeil returns the first start of an hour in loc at or after t, in

@@ -895,33 +895,23 @@ func (a *API) readPromptRepeats(ctx *fasthttp.RequestCtx, org, user string, p pe
 		EndID:   uint64(hourCeil(p.End, loc)),
 		Limit:   store.MaxLogLimit,
 	}
-	for read := 0; read < maxPromptScan; {
-		evs, next, err := a.opt.Store.Logs(q)
-		if err != nil {
-			a.fail(ctx, fasthttp.StatusInternalServerError, "internal", "cannot read the request logs")
-			return nil, false
+	ok := a.eachLog(ctx, q, maxPromptScan, func(ev *meter.Event) {
+		if ev.PromptHash == 0 {
+			return
 		}
-		for i := range evs {
-			ev := &evs[i]
-			if ev.PromptHash == 0 {
-				continue
-			}
-			m := out[ev.Model]
-			if m == nil {
-				m = map[string]promptRepeat{}
-				out[ev.Model] = m
-			}
-			k := strconv.FormatUint(ev.PromptHash, 16)
-			r := m[k]
-			r.Requests++
-			r.CostNano += ev.CostNano
-			m[k] = r
+		m := out[ev.Model]
+		if m == nil {
+			m = map[string]promptRepeat{}
+			out[ev.Model] = m
 		}
-		read += len(evs)
-		if next == "" {
-			break
-		}
-		q.Cursor = next
+		k := strconv.FormatUint(ev.PromptHash, 16)
+		r := m[k]
+		r.Requests++
+		r.CostNano += ev.CostNano
+		m[k] = r
+	})
+	if !ok {
+		return nil, false
 	}
 	return out, true
 }
