@@ -122,7 +122,7 @@ func newApp(cfg *config.Config, opt appOptions) (*app, error) {
 		now = opt.Now
 	}
 	a.budget = budget.New(budget.Options{Location: dir.Location})
-	a.meter.View(func(cells map[meter.CellKey]*meter.Cell) { a.budget.Seed(cells, now()) })
+	a.budget.Seed(a.meter.Cells(), now())
 	ups := make([]proxy.UpstreamConfig, 0, len(cfg.Upstreams))
 	for _, u := range cfg.Upstreams {
 		ups = append(ups, proxy.UpstreamConfig{Name: u.Name, Dialect: u.Dialect, BaseURL: u.BaseURL, APIKey: u.APIKey})
@@ -168,7 +168,13 @@ func newApp(cfg *config.Config, opt appOptions) (*app, error) {
 		Ready:         a.ready.Load,
 		Now:           opt.Now,
 		Feed:          a.feed.Serve,
+		// api options of alerts
+		// api options of scheduled reports
+		// api options of invoices
+		// api options of the dashboard
 	})
+	// start of alerts
+	// start of scheduled reports
 	if len(cfg.Orgs) == 0 {
 		opt.Logf("infermeter: no orgs or members configured: every proxied request will get 401 (see examples/infermeter.yaml)")
 	}

@@ -44,6 +44,10 @@ type Options struct {
 	// Feed serves GET /ws/analytics (the live feed, which authenticates
 	// itself: it also takes ?token=); nil answers 404 there.
 	Feed fasthttp.RequestHandler
+	// options of alerts
+	// options of scheduled reports
+	// options of invoices
+	// options of the dashboard
 }
 
 // API is the admin HTTP handler. Safe for concurrent use.

@@ -244,11 +244,10 @@ func (a *API) costInsights(c *call) {
 	byModel := map[string]*meter.Cell{}
 	byUser := map[string]*meter.Cell{}
 	start, end := p.Start.Unix(), p.End.Unix()
-	a.scan(org.ID, user, sp.prev.Start.Unix(), end, func(k *meter.CellKey, cell *meter.Cell) {
-		if k.Hour < start {
-			prevTotal += cell.CostNano
-			return
-		}
+	a.scan(org.ID, user, sp.prev.Start.Unix(), start, func(_ *meter.CellKey, cell *meter.Cell) {
+		prevTotal += cell.CostNano
+	})
+	a.scan(org.ID, user, start, end, func(k *meter.CellKey, cell *meter.Cell) {
 		total += cell.CostNano
 		requests += cell.Requests
 		for _, g := range [...]struct {

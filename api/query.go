@@ -602,7 +602,11 @@ func (a *API) runQuery(q *query, org *account.Org, user string) ([]*queryGroup, 
 		return tk[d.kind-dimHour]
 	}
 	var key []byte
-	a.scan(org.ID, user, q.period.Start.Unix(), q.period.End.Unix(), func(k *meter.CellKey, c *meter.Cell) {
+	scan := a.scan
+	if q.hourly() {
+		scan = a.scanHours
+	}
+	scan(org.ID, user, q.period.Start.Unix(), q.period.End.Unix(), func(k *meter.CellKey, c *meter.Cell) {
 		for i := range q.filters {
 			f := &q.filters[i]
 			if _, ok := f.values[value(&f.dim, k).s]; !ok {
@@ -880,4 +884,20 @@ func (a *API) analyticsMetrics(c *call) {
 			Example:     []string{d.Example}})
 	}
 	a.writeJSON(c.ctx, ans)
+}
+
+// hourly reports whether q needs hourly cells: an hour dimension, or a
+// filter on one.
+func (q *query) hourly() bool {
+	for i := range q.dims {
+		if q.dims[i].kind == dimHour {
+			return true
+		}
+	}
+	for i := range q.filters {
+		if q.filters[i].dim.kind == dimHour {
+			return true
+		}
+	}
+	return false
 }

@@ -57,6 +57,9 @@ var routes = []route{
 	{fasthttp.MethodPost, seg("api/organizations/{org}/members/{id}/rotate"), true, (*API).rotateMember},
 	{fasthttp.MethodGet, seg("api/analytics/metrics"), false, (*API).analyticsMetrics},
 	{fasthttp.MethodPost, seg("api/analytics/query"), false, (*API).analyticsQuery},
+	// routes of alerts
+	// routes of scheduled reports
+	// routes of invoices
 }
 
 func seg(p string) []string { return strings.Split(p, "/") }

@@ -43,7 +43,7 @@ type Options struct {
 }
 
 // Meter aggregates events and persists them in batches. It is safe for
-// concurrent use: Record from any goroutine, readers through View.
+// concurrent use: Record from any goroutine, readers through Scan and Cells.
 type Meter struct {
 	opt   Options
 	queue chan Event
@@ -54,7 +54,8 @@ type Meter struct {
 	lastID atomic.Uint64
 
 	mu    sync.RWMutex
-	cells map[CellKey]*Cell
+	cells map[CellKey]*entry   // hourly cells
+	orgs  map[string]*orgIndex // the same cells by org and time, and day cells
 
 	// owned by the run goroutine
 	dirty   map[CellKey]struct{}
@@ -97,7 +98,8 @@ func New(opt Options) *Meter {
 		queue: make(chan Event, opt.QueueSize),
 		stop:  make(chan struct{}),
 		done:  make(chan struct{}),
-		cells: make(map[CellKey]*Cell),
+		cells: make(map[CellKey]*entry),
+		orgs:  make(map[string]*orgIndex),
 		dirty: make(map[CellKey]struct{}),
 		m: meterMetrics{
 			set:          s,
@@ -164,12 +166,9 @@ func (m *Meter) Record(ev *Event) bool {
 func (m *Meter) Load(k CellKey, c Cell) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if cur, ok := m.cells[k]; ok {
-		cur.merge(&c)
-		return
-	}
-	cc := c
-	m.cells[k] = &cc
+	e := m.entryFor(k)
+	e.cell.merge(&c)
+	e.day.cell.merge(&c)
 }
 
 // Start starts the aggregator goroutine.
@@ -184,14 +183,6 @@ func (m *Meter) Close() error {
 		return fmt.Errorf("cannot flush %d events and %d cells at close", len(m.pending), len(m.dirty))
 	}
 	return nil
-}
-
-// View calls fn with the aggregate cells under a read lock. fn must not keep
-// the pointers after it returns, nor call Meter methods.
-func (m *Meter) View(fn func(cells map[CellKey]*Cell)) {
-	m.mu.RLock()
-	defer m.mu.RUnlock()
-	fn(m.cells)
 }
 
 // Metrics returns the metric set the meter writes to.
@@ -244,12 +235,9 @@ func (m *Meter) aggregate(batch []Event) {
 	for i := range batch {
 		ev := &batch[i]
 		k := m.keyOf(ev)
-		c := m.cells[k]
-		if c == nil {
-			c = new(Cell)
-			m.cells[k] = c
-		}
-		c.Add(ev)
+		e := m.entryFor(k)
+		e.cell.Add(ev)
+		e.day.cell.Add(ev)
 		m.dirty[k] = struct{}{}
 	}
 	m.mu.Unlock()
@@ -299,7 +287,7 @@ func (m *Meter) flush() {
 	cells := make([]CellRecord, 0, len(m.dirty))
 	m.mu.RLock()
 	for k := range m.dirty {
-		cells = append(cells, CellRecord{Key: k, Cell: *m.cells[k]})
+		cells = append(cells, CellRecord{Key: k, Cell: m.cells[k].cell})
 	}
 	m.mu.RUnlock()
 	start := time.Now()

@@ -125,14 +125,14 @@ func TestAggregatesFlushAndRebuild(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := map[string]meter.Cell{}
-	m.View(func(cells map[meter.CellKey]*meter.Cell) {
-		if len(cells) != 2 {
-			t.Fatalf("%d cells, want 2 (alice 10:00, bob 11:00)", len(cells))
-		}
-		for k, c := range cells {
-			want[k.User] = *c
-		}
-	})
+	n := 0
+	for k, c := range m.Cells() {
+		want[k.User] = *c
+		n++
+	}
+	if n != 2 {
+		t.Fatalf("%d cells, want 2 (alice 10:00, bob 11:00)", n)
+	}
 	a := want["alice"]
 	if a.Requests != 2 || a.InputTokens != 300 || a.OutputTokens != 30 || a.CostNano != 3000 || a.Errors != 0 || a.LatencyBuckets[4] != 2 {
 		t.Fatalf("alice cell %+v", a)
@@ -153,19 +153,19 @@ func TestAggregatesFlushAndRebuild(t *testing.T) {
 	if err := st2.LoadCells(m2.Load); err != nil {
 		t.Fatal(err)
 	}
-	m2.View(func(cells map[meter.CellKey]*meter.Cell) {
-		if len(cells) != 2 {
-			t.Fatalf("rebuilt %d cells, want 2", len(cells))
+	n = 0
+	for k, c := range m2.Cells() {
+		n++
+		if *c != want[k.User] {
+			t.Fatalf("rebuilt cell of %s: %+v, want %+v", k.User, *c, want[k.User])
 		}
-		for k, c := range cells {
-			if *c != want[k.User] {
-				t.Fatalf("rebuilt cell of %s: %+v, want %+v", k.User, *c, want[k.User])
-			}
-			if k.Hour != at.Truncate(time.Hour).Unix() && k.Hour != at.Truncate(time.Hour).Add(time.Hour).Unix() {
-				t.Fatalf("hour %d", k.Hour)
-			}
+		if k.Hour != at.Truncate(time.Hour).Unix() && k.Hour != at.Truncate(time.Hour).Add(time.Hour).Unix() {
+			t.Fatalf("hour %d", k.Hour)
 		}
-	})
+	}
+	if n != 2 {
+		t.Fatalf("rebuilt %d cells, want 2", n)
+	}
 	if n := st2.LogCount(); n != 3 {
 		t.Fatalf("%d logs stored, want 3", n)
 	}

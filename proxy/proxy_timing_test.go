@@ -254,12 +254,10 @@ func checkBenchResponse(tb testing.TB, stream bool, resp *fasthttp.Response) {
 
 // metered returns the requests and output tokens aggregated by the meter.
 func (e *benchEnv) metered() (requests, output int64) {
-	e.meter.View(func(cells map[meter.CellKey]*meter.Cell) {
-		for _, c := range cells {
-			requests += c.Requests
-			output += c.OutputTokens
-		}
-	})
+	for _, c := range e.meter.Cells() {
+		requests += c.Requests
+		output += c.OutputTokens
+	}
 	return requests, output
 }
 

@@ -26,18 +26,13 @@ func totalsOf(m *meter.Meter, loc *time.Location, org, user string, now time.Tim
 	monthStart := time.Date(y, mo, 1, 0, 0, 0, 0, loc).Unix()
 	monthEnd := time.Date(y, mo+1, 1, 0, 0, 0, 0, loc).Unix()
 	var t totals
-	m.View(func(cells map[meter.CellKey]*meter.Cell) {
-		for k, c := range cells {
-			if k.Org != org || (user != "" && k.User != user) || k.Hour < monthStart || k.Hour >= monthEnd {
-				continue
-			}
-			t.monthNano += c.CostNano
-			t.monthRequests += c.Requests
-			if k.Hour >= dayStart && k.Hour < dayEnd {
-				t.todayNano += c.CostNano
-				t.todayRequests += c.Requests
-			}
-		}
+	m.Scan(org, user, monthStart, monthEnd, false, func(_ *meter.CellKey, c *meter.Cell) {
+		t.monthNano += c.CostNano
+		t.monthRequests += c.Requests
+	})
+	m.Scan(org, user, dayStart, dayEnd, false, func(_ *meter.CellKey, c *meter.Cell) {
+		t.todayNano += c.CostNano
+		t.todayRequests += c.Requests
 	})
 	return t
 }
@@ -48,21 +43,19 @@ func totalsOf(m *meter.Meter, loc *time.Location, org, user string, now time.Tim
 func monthSpends(m *meter.Meter, loc func(org string) *time.Location, now time.Time) (orgs map[string]int64, members map[memberKey]int64) {
 	orgs, members = map[string]int64{}, map[memberKey]int64{}
 	months := map[string][2]int64{} // org → its month, unix seconds
-	m.View(func(cells map[meter.CellKey]*meter.Cell) {
-		for k, c := range cells {
-			b, ok := months[k.Org]
-			if !ok {
-				start, end := monthBounds(now.UnixNano(), locOf(loc, k.Org))
-				b = [2]int64{start / 1e9, end / 1e9}
-				months[k.Org] = b
-			}
-			if k.Hour < b[0] || k.Hour >= b[1] || c.CostNano == 0 {
-				continue
-			}
-			orgs[k.Org] += c.CostNano
-			members[memberKey{k.Org, k.User}] += c.CostNano
+	for k, c := range m.Cells() {
+		b, ok := months[k.Org]
+		if !ok {
+			start, end := monthBounds(now.UnixNano(), locOf(loc, k.Org))
+			b = [2]int64{start / 1e9, end / 1e9}
+			months[k.Org] = b
 		}
-	})
+		if k.Hour < b[0] || k.Hour >= b[1] || c.CostNano == 0 {
+			continue
+		}
+		orgs[k.Org] += c.CostNano
+		members[memberKey{k.Org, k.User}] += c.CostNano
+	}
 	return orgs, members
 }
 

@@ -2,6 +2,7 @@ package budget
 
 import (
 	"errors"
+	"iter"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -162,7 +163,7 @@ func (l *Ledger) Reserved(org, member string, now time.Time) (memberNano, orgNan
 // the org's timezone, to the org's and the cell member's spend. Call it once
 // at start, inside Meter.View, before the proxy serves; older months are not
 // seeded.
-func (l *Ledger) Seed(cells map[meter.CellKey]*meter.Cell, now time.Time) {
+func (l *Ledger) Seed(cells iter.Seq2[*meter.CellKey, *meter.Cell], now time.Time) {
 	sec := now.Unix()
 	// New member books are gathered per org and published with one copy of
 	// the org's member map: adding them one by one copies the map once per

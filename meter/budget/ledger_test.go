@@ -2,6 +2,7 @@ package budget
 
 import (
 	"errors"
+	"iter"
 	"sync"
 	"testing"
 	"time"
@@ -274,7 +275,7 @@ func TestSeed(t *testing.T) {
 		{Org: "globex", User: "eve", Model: "m", Hour: hour(time.UTC, 2026, 11, 1, 0)}:   {CostNano: 1000000},
 	}
 	l := newLedger(t)
-	l.Seed(cells, now)
+	l.Seed(seq(cells), now)
 	check(t, l, "bob", now, 110, 1110, 0, 0)
 	check(t, l, "alice", now, 1000, 1110, 0, 0)
 	if ms, os := l.Spent("globex", "eve", now); ms != 1000000 || os != 1000000 {
@@ -447,4 +448,15 @@ func TestConcurrentBurst(t *testing.T) {
 			t.Fatalf("admitted %d, spend %d/%d", in, ms, os)
 		}
 	})
+}
+
+// seq yields the cells of a map, as the meter's Cells does.
+func seq(cells map[meter.CellKey]*meter.Cell) iter.Seq2[*meter.CellKey, *meter.Cell] {
+	return func(yield func(*meter.CellKey, *meter.Cell) bool) {
+		for k, c := range cells {
+			if !yield(&k, c) {
+				return
+			}
+		}
+	}
 }

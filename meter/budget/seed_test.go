@@ -19,7 +19,7 @@ func TestSeedManyMembers(t *testing.T) {
 		cells[meter.CellKey{Org: "acme", User: "m" + strconv.Itoa(i), Model: "x", Hour: hour}] = &meter.Cell{CostNano: 7}
 	}
 	l := New(Options{})
-	l.Seed(cells, now)
+	l.Seed(seq(cells), now)
 	for _, i := range []int{0, 1, n / 2, n - 1} {
 		m, o := l.Spent("acme", "m"+strconv.Itoa(i), now)
 		if m != 7 || o != 7*n {
