@@ -31,6 +31,8 @@ type appOptions struct {
 	Now func() time.Time
 	// FeedCostInterval is the live feed's cost_update period; 0 is 10s.
 	FeedCostInterval time.Duration
+	// appOptions of alerts
+	// appOptions of scheduled reports
 }
 
 // app is one running infermeter: the parts and their listeners.
@@ -49,6 +51,8 @@ type app struct {
 	serving            sync.WaitGroup
 	closeOnce          sync.Once
 	closeErr           error
+	// app fields of alerts
+	// app fields of scheduled reports
 }
 
 // evictEvery is how often expired request logs are dropped.
@@ -250,6 +254,8 @@ func (a *app) close() error {
 		cancel()
 	}
 	a.serving.Wait()
+	// close of alerts
+	// close of scheduled reports
 	if a.meter != nil && a.proxySrv != nil {
 		if err := a.meter.Close(); err != nil {
 			errs = append(errs, err)
