@@ -48,6 +48,10 @@ type Options struct {
 	// options of scheduled reports
 	// options of invoices
 	// options of the dashboard
+	// Dashboard serves the web dashboard: GET / and everything under
+	// /ui/ (it needs no key: the page signs in with the API); nil answers
+	// 404 there.
+	Dashboard fasthttp.RequestHandler
 }
 
 // API is the admin HTTP handler. Safe for concurrent use.
@@ -96,6 +100,10 @@ func (a *API) Handler(ctx *fasthttp.RequestCtx) {
 			a.opt.Feed(ctx)
 			return
 		}
+	}
+	if a.opt.Dashboard != nil && (path == "/" || strings.HasPrefix(path, "/ui/")) {
+		a.opt.Dashboard(ctx)
+		return
 	}
 	if !strings.HasPrefix(path, "/api/") {
 		a.fail(ctx, fasthttp.StatusNotFound, "not_found", "no such route: "+path)
