@@ -2,6 +2,7 @@ package main
 
 import (
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -69,13 +70,13 @@ func TestCostInsightsAndErrors(t *testing.T) {
 	clock.Store(at("2026-04-01 10:00").UnixNano())
 
 	const current = "?start_date=2026-03-29&end_date=2026-03-31"
-	// Every request aggregated and every error log flushed: no error is
-	// left unclassified.
+	// Every request aggregated and every log flushed (the prompt
+	// fingerprints are read from the logs).
 	var errs gjson.Result
 	waitFor(t, "requests aggregated and logs flushed", func() bool {
 		_, errs = adminGet(t, admin, keyAlice, "/api/account/errors"+current)
-		return errs.Get("errors.total_requests").Int() == 16 &&
-			!errs.Get(`errors.by_type.#(type=="unclassified")`).Exists()
+		_, logs := adminGet(t, admin, keyAlice, "/api/account/request-logs?limit=100"+strings.Replace(current, "?", "&", 1))
+		return errs.Get("errors.total_requests").Int() == 16 && logs.Get("logs.#").Int() == 16
 	})
 	for path, want := range map[string]string{
 		"period":       `{"start":"2026-03-29T00:00:00+01:00","end":"2026-04-01T00:00:00+02:00","timezone":"Europe/Berlin","days":3}`,
@@ -119,7 +120,7 @@ func TestCostInsightsAndErrors(t *testing.T) {
 		"recommendations.0": `{"type":"cheaper_model","model":"openai/gpt-4o","suggested_model":"openai/gpt-4o-mini","requests":13,"avg_output_tokens":107,"input_tokens":14000,"cached_tokens":0,"output_tokens":1400,"current_cost":0.049,"estimated_cost":0.00294,"estimated_savings":0.04606,"estimated_monthly_savings":0.4606,"message":"openai/gpt-4o: 13 requests averaged 107 output tokens; at openai/gpt-4o-mini rates the same tokens would cost $0.00294 instead of $0.049 (about $0.4606 a month less)"}`,
 	} {
 		if got := ins.Get(path).Raw; got != want {
-			t.Fatalf("insights.%s = %s, want %s", path, got, want)
+			t.Fatalf("insights.%s = %s, want %s (in %s)", path, got, want, ins.Raw)
 		}
 	}
 	// Bob: 7 000 000 nano in each period (flat); one successful request is

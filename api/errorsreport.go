@@ -8,12 +8,13 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/infermeter/infermeter/meter"
+	"github.com/infermeter/infermeter/meter/usage"
 	"github.com/infermeter/infermeter/store"
 )
 
-// unclassified is the by_type label of errors whose request log is gone
-// (dropped by log_retention or max_logs, or not flushed yet): the cells
-// count every error, but only the logs know its type.
+// unclassified is the by_type label of errors aggregated before cells were
+// split by error type (the cells count every error, but those older cells
+// do not know its type).
 const unclassified = "unclassified"
 
 // errorsAnswer is the envelope of GET /api/account/errors.
@@ -55,8 +56,8 @@ type errDayRow struct {
 	Requests int64  `json:"requests"`
 }
 
-// errorLogStats counts failed requests read from the request logs.
-type errorLogStats struct {
+// errorStats counts failed requests by type and model, from the cells.
+type errorStats struct {
 	total   int64
 	byType  map[string]int64
 	byModel map[string]*modelErrorStats
@@ -68,6 +69,35 @@ type modelErrorStats struct {
 	// costNano is what the failed requests were billed (a stream cut
 	// after some output, for example).
 	costNano int64
+}
+
+func newErrorStats() *errorStats {
+	return &errorStats{byType: map[string]int64{}, byModel: map[string]*modelErrorStats{}}
+}
+
+// add counts the failed requests of the cell k into st. A cell with an
+// error type holds only failed requests; an older cell without one counts
+// its errors as unclassified (and its cost, which mixes successes, is not
+// counted as wasted).
+func (st *errorStats) add(k *meter.CellKey, c *meter.Cell) {
+	if c.Errors == 0 {
+		return
+	}
+	t := unclassified
+	if k.ErrorType != usage.ErrNone {
+		t = k.ErrorType.String()
+	}
+	st.total += c.Errors
+	st.byType[t] += c.Errors
+	m := st.byModel[k.Model]
+	if m == nil {
+		m = &modelErrorStats{byType: map[string]int64{}}
+		st.byModel[k.Model] = m
+	}
+	m.byType[t] += c.Errors
+	if k.ErrorType != usage.ErrNone {
+		m.costNano += c.CostNano
+	}
 }
 
 // errorReport serves GET /api/account/errors for the period (date
@@ -93,7 +123,9 @@ func (a *API) errorReport(c *call) {
 	var total meter.Cell
 	byModel := map[string]*errModelRow{}
 	byDay := map[string]*errDayRow{}
+	st := newErrorStats()
 	a.scan(org.ID, user, p.Start.Unix(), p.End.Unix(), func(k *meter.CellKey, cell *meter.Cell) {
+		st.add(k, cell)
 		total.Requests += cell.Requests
 		total.Errors += cell.Errors
 		m := byModel[k.Model]
@@ -122,17 +154,8 @@ func (a *API) errorReport(c *call) {
 		ByDay:         make([]errDayRow, 0, len(byDay)),
 	}
 	if total.Errors > 0 {
-		st, ok := a.readErrorLogs(ctx, org.ID, user, p, loc)
-		if !ok {
-			return
-		}
-		var logged int64
 		for t, n := range st.byType {
 			body.ByType = append(body.ByType, errTypeRow{Type: t, Count: n})
-			logged += n
-		}
-		if total.Errors > logged {
-			body.ByType = append(body.ByType, errTypeRow{Type: unclassified, Count: total.Errors - logged})
 		}
 		slices.SortFunc(body.ByType, func(x, y errTypeRow) int {
 			if c := cmp.Compare(y.Count, x.Count); c != 0 {
@@ -167,37 +190,6 @@ func errRatio(n, d int64) float64 {
 		return 0
 	}
 	return float64(n) / float64(d)
-}
-
-// readErrorLogs counts the failed requests of org (of user when not "") in
-// the request logs of the hours that the cells of p cover. On a store
-// failure it answers 500 itself and reports false.
-func (a *API) readErrorLogs(ctx *fasthttp.RequestCtx, org, user string, p period, loc *time.Location) (*errorLogStats, bool) {
-	st := &errorLogStats{byType: map[string]int64{}, byModel: map[string]*modelErrorStats{}}
-	if a.opt.Store == nil {
-		return st, true
-	}
-	q := store.LogQuery{
-		Org:     org,
-		User:    user,
-		Status:  "error",
-		StartID: uint64(hourCeil(p.Start, loc)),
-		EndID:   uint64(hourCeil(p.End, loc)),
-		Limit:   store.MaxLogLimit,
-	}
-	ok := a.eachLog(ctx, q, 0, func(ev *meter.Event) {
-		t := ev.ErrorType.String()
-		st.total++
-		st.byType[t]++
-		m := st.byModel[ev.Model]
-		if m == nil {
-			m = &modelErrorStats{byType: map[string]int64{}}
-			st.byModel[ev.Model] = m
-		}
-		m.byType[t]++
-		m.costNano += ev.CostNano
-	})
-	return st, ok
 }
 
 // eachLog calls fn for every request log matching q, page after page, at

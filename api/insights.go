@@ -161,8 +161,8 @@ type errorRec struct {
 	Requests     int64   `json:"requests"`
 	Errors       int64   `json:"errors"`
 	ErrorRatePct float64 `json:"error_rate_pct"`
-	// ByType counts the errors by type from the request logs; errors whose
-	// log is gone are "unclassified".
+	// ByType counts the errors by type from the cells; errors aggregated
+	// before cells were split by type are "unclassified".
 	ByType map[string]int64 `json:"by_type"`
 	// Retryable counts rate_limit, model_error, timeout and
 	// upstream_unreachable errors: the ones clients retry.
@@ -243,11 +243,13 @@ func (a *API) costInsights(c *call) {
 	byCat := map[usage.Category]*meter.Cell{}
 	byModel := map[string]*meter.Cell{}
 	byUser := map[string]*meter.Cell{}
+	st := newErrorStats()
 	start, end := p.Start.Unix(), p.End.Unix()
 	a.scan(org.ID, user, sp.prev.Start.Unix(), start, func(_ *meter.CellKey, cell *meter.Cell) {
 		prevTotal += cell.CostNano
 	})
 	a.scan(org.ID, user, start, end, func(k *meter.CellKey, cell *meter.Cell) {
+		st.add(k, cell)
 		total += cell.CostNano
 		requests += cell.Requests
 		for _, g := range [...]struct {
@@ -303,10 +305,6 @@ func (a *API) costInsights(c *call) {
 		}
 	}
 	if len(flagged) > 0 {
-		st, ok := a.readErrorLogs(ctx, org.ID, user, p, loc)
-		if !ok {
-			return
-		}
 		for _, model := range flagged {
 			recs = append(recs, highErrorRec(model, byModel[model], st.byModel[model], sp.seconds))
 		}

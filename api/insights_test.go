@@ -116,6 +116,12 @@ func insCell(t testing.TB, loc *time.Location, user, model string, cat usage.Cat
 	}
 }
 
+// withError sets the error type of a cell's key.
+func withError(c meter.CellRecord, e usage.ErrorType) meter.CellRecord {
+	c.Key.ErrorType = e
+	return c
+}
+
 // insEvent is one request log of acme.
 func insEvent(t testing.TB, loc *time.Location, at, user, model string, status int, et usage.ErrorType, costNano int64) meter.Event {
 	t.Helper()
@@ -153,7 +159,13 @@ func insightsFixture(t testing.TB) *API {
 		// 25 successes: 50 000 × 1 000 000 + 10 000 × 5 000 000 = 1e11 pico;
 		// one failed stream: 1 000 × 1 000 000 + 200 × 5 000 000 = 2e9 pico;
 		// 102 000 000 nano. Average output 10 200 / 25 = 408 (not short).
-		insCell(t, loc, "alice", "anthropic/claude-haiku-4-5", chat, "2026-03-03 09:00", meter.Cell{Requests: 30, Errors: 5, InputTokens: 51_000, OutputTokens: 10_200, CostNano: 102_000_000}),
+		// The errors: three rate limits, the failed stream (a model
+		// error) and one of a cell aggregated before cells had an error
+		// type (unclassified).
+		insCell(t, loc, "alice", "anthropic/claude-haiku-4-5", chat, "2026-03-03 09:00", meter.Cell{Requests: 25, InputTokens: 50_000, OutputTokens: 10_000, CostNano: 100_000_000}),
+		withError(insCell(t, loc, "alice", "anthropic/claude-haiku-4-5", chat, "2026-03-03 09:00", meter.Cell{Requests: 3, Errors: 3}), usage.ErrRateLimit),
+		withError(insCell(t, loc, "alice", "anthropic/claude-haiku-4-5", chat, "2026-03-03 09:00", meter.Cell{Requests: 1, Errors: 1, InputTokens: 1_000, OutputTokens: 200, CostNano: 2_000_000}), usage.ErrModel),
+		insCell(t, loc, "alice", "anthropic/claude-haiku-4-5", chat, "2026-03-03 10:00", meter.Cell{Requests: 1, Errors: 1}),
 		// 1 000 000 × 20 000 = 2e10 pico = 20 000 000 nano.
 		insCell(t, loc, "alice", "openai/text-embedding-3-small", emb, "2026-03-04 11:00", meter.Cell{Requests: 10, InputTokens: 1_000_000, CostNano: 20_000_000}),
 		// Previous period: 400 000 000 + 100 000 000 (its first hour).
@@ -163,8 +175,8 @@ func insightsFixture(t testing.TB) *API {
 		insCell(t, loc, "bob", "openai/gpt-4o", chat, "2026-02-18 23:00", meter.Cell{Requests: 1, CostNano: 999}),
 		insCell(t, loc, "alice", "openai/gpt-4o", chat, "2026-03-11 00:00", meter.Cell{Requests: 1, CostNano: 777}),
 	}
-	// Four of the five claude errors are still logged: three rate limits
-	// and the failed stream (2 000 000 nano); the fifth is unclassified.
+	// The logs of the claude errors (the errors route and the
+	// recommendations read the cells, not these).
 	logs := []meter.Event{
 		insEvent(t, loc, "2026-03-03 09:10", "alice", "anthropic/claude-haiku-4-5", 429, usage.ErrRateLimit, 0),
 		insEvent(t, loc, "2026-03-03 09:11", "alice", "anthropic/claude-haiku-4-5", 429, usage.ErrRateLimit, 0),

@@ -105,6 +105,10 @@ type CellKey struct {
 	BillingMode string
 	Tags        string
 	Category    usage.Category
+	// ErrorType is the failure of the requests of the cell (ErrNone for
+	// the successful ones), so errors can be told apart by type from the
+	// aggregates alone.
+	ErrorType usage.ErrorType
 	// Hour is the start of the hour in the org's timezone, unix seconds.
 	Hour int64
 }

@@ -256,13 +256,11 @@ func (m *Meter) aggregate(batch []Event) {
 	}
 }
 
-func (m *Meter) keyOf(ev *Event) CellKey {
-	loc := time.UTC
-	if m.opt.Location != nil {
-		if l := m.opt.Location(ev.Org); l != nil {
-			loc = l
-		}
-	}
+func (m *Meter) keyOf(ev *Event) CellKey { return KeyOf(ev, m.location(ev.Org)) }
+
+// KeyOf returns the key of the hourly cell that aggregates ev, for an org
+// in loc.
+func KeyOf(ev *Event, loc *time.Location) CellKey {
 	return CellKey{
 		Org:         ev.Org,
 		User:        ev.User,
@@ -271,6 +269,7 @@ func (m *Meter) keyOf(ev *Event) CellKey {
 		BillingMode: ev.BillingMode,
 		Tags:        ev.Tags,
 		Category:    ev.Category,
+		ErrorType:   ev.ErrorType,
 		Hour:        HourStart(ev.Time, loc),
 	}
 }

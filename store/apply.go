@@ -130,7 +130,7 @@ func (s *Store) buildApply(b *batch, cells []meter.CellRecord, events []meter.Ev
 }
 
 func (s *Store) internCell(b *batch, k *meter.CellKey) (cellIDs, error) {
-	ids := cellIDs{category: k.Category, hour: k.Hour}
+	ids := cellIDs{category: k.Category, errorType: k.ErrorType, hour: k.Hour}
 	for _, f := range [...]struct {
 		dst *uint32
 		s   string

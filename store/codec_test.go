@@ -227,3 +227,25 @@ func FuzzDecodeJournal(f *testing.F) {
 		}
 	})
 }
+
+// TestCellKeyErrorType: the error type byte round-trips, keys written
+// before it existed read as no error, and an unknown type is refused.
+func TestCellKeyErrorType(t *testing.T) {
+	ids := cellIDs{org: 1, user: 2, model: 3, department: 4, billingMode: 5, tags: 6, category: usage.CategoryChatCompletions, errorType: usage.ErrRateLimit, hour: -3600}
+	k := cellKey(ids)
+	got, err := parseCellKey(k)
+	if err != nil || got != ids {
+		t.Fatalf("parseCellKey(cellKey(%+v)) = %+v, %v", ids, got, err)
+	}
+	old := k[:oldCellKeyLen]
+	got, err = parseCellKey(old)
+	want := ids
+	want.errorType = usage.ErrNone
+	if err != nil || got != want {
+		t.Fatalf("old key: %+v, %v; want %+v", got, err, want)
+	}
+	bad := k[:oldCellKeyLen] + string(rune(len(usage.ErrorTypes())+1))
+	if _, err := parseCellKey(bad); err == nil {
+		t.Fatal("unknown error type accepted")
+	}
+}

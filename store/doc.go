@@ -29,9 +29,11 @@
 //	d <id>                         dictionary: id -> string (org, user, model,
 //	                               department, billing mode, upstream, tag set);
 //	                               ids are dense from 1, id 0 is "" and not stored
-//	c <org> <hour^1<<63> <user> <model> <department> <billing mode> <tags> <category byte>
+//	c <org> <hour^1<<63> <user> <model> <department> <billing mode> <tags> <category byte> <error type byte>
 //	                               one hourly cell (meter.Cell as varints); ordered by org,
-//	                               then hour (the sign bit flipped so negative hours sort first)
+//	                               then hour (the sign bit flipped so negative hours sort first);
+//	                               keys written before the error type byte existed are read
+//	                               as error type none
 //	l <org> <first event ID, 8 bytes>
 //	                               a block of up to 64 request logs (4 KiB) of one org in
 //	                               ascending ID order, see codec.go; ordered by org, then

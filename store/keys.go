@@ -24,7 +24,7 @@ const (
 	schemaVersion = "1"
 
 	logKeyLen  = 1 + 4 + 8
-	cellKeyLen = 1 + 4 + 8 + 5*4 + 1
+	cellKeyLen = 1 + 4 + 8 + 5*4 + 1 + 1
 	dictKeyLen = 1 + 4
 )
 
@@ -65,6 +65,7 @@ func dictKey(id uint32) string {
 type cellIDs struct {
 	org, user, model, department, billingMode, tags uint32
 	category                                        usage.Category
+	errorType                                       usage.ErrorType
 	hour                                            int64
 }
 
@@ -81,15 +82,28 @@ func cellKey(c cellIDs) string {
 	binary.BigEndian.PutUint32(b[25:], c.billingMode)
 	binary.BigEndian.PutUint32(b[29:], c.tags)
 	b[33] = byte(c.category)
+	b[34] = byte(c.errorType)
 	return string(b[:])
 }
 
+// oldCellKeyLen is the length of the cell keys written before cells were
+// split by error type: their error type is none.
+const oldCellKeyLen = cellKeyLen - 1
+
 // parseCellKey is the inverse of cellKey.
 func parseCellKey(k string) (cellIDs, error) {
-	if len(k) != cellKeyLen || k[0] != prefixCell {
+	if (len(k) != cellKeyLen && len(k) != oldCellKeyLen) || k[0] != prefixCell {
 		return cellIDs{}, fmt.Errorf("%w: bad cell key length %d", errCodec, len(k))
 	}
+	et := usage.ErrNone
+	if len(k) == cellKeyLen {
+		et = usage.ErrorType(k[34])
+		if int(et) > len(usage.ErrorTypes()) {
+			return cellIDs{}, fmt.Errorf("%w: unknown error type %d in cell key", errCodec, k[34])
+		}
+	}
 	return cellIDs{
+		errorType:   et,
 		org:         be32(k, 1),
 		hour:        int64(be64(k, 5) ^ (1 << 63)),
 		user:        be32(k, 13),
@@ -182,6 +196,7 @@ func (c cellIDs) key(names []string) (meter.CellKey, error) {
 		BillingMode: names[c.billingMode],
 		Tags:        names[c.tags],
 		Category:    c.category,
+		ErrorType:   c.errorType,
 		Hour:        c.hour,
 	}, nil
 }

@@ -22,8 +22,8 @@ type queryResult struct {
 
 // timeQuery sends GET path to the admin API samples times (after one
 // untimed warm-up), or fewer when maxTime is spent, and checks each answer
-// with check, which returns the number of rows.
-func timeQuery(hc *fasthttp.HostClient, adminAddr, name, path string, samples int, maxTime time.Duration, check func(body []byte) (int64, error)) queryResult {
+// with check, which returns the number of rows. A body makes it a POST.
+func timeQuery(hc *fasthttp.HostClient, adminAddr, name, path, body string, samples int, maxTime time.Duration, check func(body []byte) (int64, error)) queryResult {
 	r := queryResult{Name: name, Path: path, Samples: samples}
 	stop := time.Now().Add(maxTime)
 	req := fasthttp.AcquireRequest()
@@ -32,6 +32,11 @@ func timeQuery(hc *fasthttp.HostClient, adminAddr, name, path string, samples in
 	defer fasthttp.ReleaseResponse(resp)
 	req.SetRequestURI("http://" + adminAddr + path)
 	req.Header.Set("Authorization", "Bearer "+adminKey)
+	if body != "" {
+		req.Header.SetMethod(fasthttp.MethodPost)
+		req.Header.SetContentType("application/json")
+		req.SetBodyString(body)
+	}
 	lat := make([]int64, 0, samples)
 	for i := -1; i < samples; i++ {
 		t0 := time.Now()
@@ -73,6 +78,17 @@ func checkUsage(key string) func([]byte) (int64, error) {
 	}
 }
 
+// checkRows checks a successful answer and returns the length of the
+// array at path (0 allowed).
+func checkRows(path string) func([]byte) (int64, error) {
+	return func(b []byte) (int64, error) {
+		if !gjson.GetBytes(b, "success").Bool() {
+			return 0, fmt.Errorf("no success: %.300s", b)
+		}
+		return gjson.GetBytes(b, path+".#").Int(), nil
+	}
+}
+
 // checkLogs checks a request-log page of want logs.
 func checkLogs(want int64) func([]byte) (int64, error) {
 	return func(b []byte) (int64, error) {
@@ -84,23 +100,29 @@ func checkLogs(want int64) func([]byte) (int64, error) {
 	}
 }
 
-// runAnalytics times the usage route (grouped by user and by model, default
-// period: the last 30 days) and a request-log page (the newest and one
-// from a cursor deep in the list), each for at most samples requests or
-// maxTime.
+// runAnalytics times the usage route (grouped by user, by model and by day
+// with the budget; default period: the last 30 days), the other routes
+// served from the cells (cost insights, errors, a custom query) and a
+// request-log page (the newest and one from a cursor deep in the list),
+// each for at most samples requests or maxTime.
 func runAnalytics(adminAddr, deepCursor string, samples int, maxTime time.Duration) []queryResult {
 	hc := newClient(adminAddr, 4)
 	hc.ReadTimeout = time.Minute
 	defer hc.CloseIdleConnections()
 	org := "/api/organizations/" + benchOrg
 	out := []queryResult{
-		timeQuery(hc, adminAddr, "usage, group_by=user (30 days)", org+"/usage?group_by=user", samples, maxTime, checkUsage("by_user")),
-		timeQuery(hc, adminAddr, "usage, group_by=model (30 days)", org+"/usage?group_by=model", samples, maxTime, checkUsage("by_model")),
-		timeQuery(hc, adminAddr, "request logs, first page (100)", "/api/account/request-logs?limit=100", samples, maxTime, checkLogs(100)),
+		timeQuery(hc, adminAddr, "usage, group_by=user (30 days)", org+"/usage?group_by=user", "", samples, maxTime, checkUsage("by_user")),
+		timeQuery(hc, adminAddr, "usage, group_by=model (30 days)", org+"/usage?group_by=model", "", samples, maxTime, checkUsage("by_model")),
+		timeQuery(hc, adminAddr, "usage, group_by=day&include_budget=true (30 days)", org+"/usage?group_by=day&include_budget=true", "", samples, maxTime, checkUsage("by_day")),
+		timeQuery(hc, adminAddr, "cost insights (30 days)", "/api/account/cost-insights", "", samples, maxTime, checkRows("insights.top_cost_drivers")),
+		timeQuery(hc, adminAddr, "errors (30 days)", "/api/account/errors", "", samples, maxTime, checkRows("errors.by_type")),
+		timeQuery(hc, adminAddr, "query: cost, requests, p95 by model × day (30 days)", "/api/analytics/query",
+			`{"metrics":["cost","requests","p95_latency_ms"],"dimensions":["model","day"],"sort":[{"field":"cost","order":"desc"}],"limit":1000}`, samples, maxTime, checkRows("rows")),
+		timeQuery(hc, adminAddr, "request logs, first page (100)", "/api/account/request-logs?limit=100", "", samples, maxTime, checkLogs(100)),
 	}
 	if deepCursor != "" {
 		out = append(out, timeQuery(hc, adminAddr, "request logs, page at the middle (100)",
-			"/api/account/request-logs?limit=100&cursor="+url.QueryEscape(deepCursor), samples, maxTime, checkLogs(100)))
+			"/api/account/request-logs?limit=100&cursor="+url.QueryEscape(deepCursor), "", samples, maxTime, checkLogs(100)))
 	}
 	return out
 }

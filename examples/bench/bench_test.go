@@ -369,7 +369,7 @@ func TestSmoke(t *testing.T) {
 	}
 	if len(r.Closed) != 16 || r.Streams == nil || r.Streams.Completed != r.Streams.Streams || len(r.Open) != 2 ||
 		len(r.GoBench) == 0 || r.Sustained == nil || r.Cells == nil || r.Cells.Mem.RSS == 0 ||
-		r.Logs == nil || r.Logs.Seed.Logs != o.Logs || len(r.Queries) != 4 {
+		r.Logs == nil || r.Logs.Seed.Logs != o.Logs || len(r.Queries) != 8 {
 		t.Errorf("a part is missing: %+v", r)
 	}
 	if m := r.Metered; m == nil || int64(m.Values["infermeter_meter_recorded_events_total"]+m.Values["infermeter_meter_dropped_events_total"]) != m.Served ||

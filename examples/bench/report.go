@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"slices"
 	"strings"
 	"time"
 )
@@ -230,11 +231,12 @@ func (r *report) bytesPerCell() (float64, bool) {
 	return float64(r.Cells.Mem.RSS-r.IdleMem.RSS) / float64(r.Cells.Seed.Cells), true
 }
 
-// query returns the worst p99 of the queries whose name starts with
-// prefix, and the fewest samples among them.
-func (r *report) query(prefix string) (worst float64, samples int, ok bool) {
+// query returns the worst p99 of the queries whose name starts with one
+// of prefixes, and the fewest samples among them.
+func (r *report) query(prefixes ...string) (worst float64, samples int, ok bool) {
 	for _, q := range r.Queries {
-		if strings.HasPrefix(q.Name, prefix) && q.Err == "" && q.Lat.N > 0 {
+		named := slices.ContainsFunc(prefixes, func(p string) bool { return strings.HasPrefix(q.Name, p) })
+		if named && q.Err == "" && q.Lat.N > 0 {
 			if !ok || q.Lat.N < samples {
 				samples = q.Lat.N
 			}
@@ -337,13 +339,15 @@ func (r *report) targets() []targetRow {
 		nLogs = human(r.Logs.Seed.Logs)
 	}
 	for _, x := range []struct {
-		prefix, name, goal string
-		limit              float64
+		prefixes   []string
+		name, goal string
+		limit      float64
 	}{
-		{"usage", "usage route p99 at " + nLogs + " stored requests", "≤ 50 ms", 50_000},
-		{"request logs", "request-log page p99 at " + nLogs + " stored requests", "≤ 20 ms", 20_000},
+		{[]string{"usage"}, "usage route p99 at " + nLogs + " stored requests", "≤ 50 ms", 50_000},
+		{[]string{"cost insights", "errors", "query"}, "cost insights, errors and query p99 at " + nLogs + " stored requests", "≤ 50 ms (as usage)", 50_000},
+		{[]string{"request logs"}, "request-log page p99 at " + nLogs + " stored requests", "≤ 20 ms", 20_000},
 	} {
-		v, n, ok := r.query(x.prefix)
+		v, n, ok := r.query(x.prefixes...)
 		t := upper(x.name, x.goal, v, x.limit, ok, fmtMS)
 		if ok {
 			t.Measured += fmt.Sprintf(" (worst query; %d samples)", n)

@@ -187,8 +187,8 @@ func seedLogs(dir string, n, members, models int, deadline time.Time) (seedStats
 				break
 			}
 		}
-		k := meter.CellKey{Org: ev.Org, User: ev.User, Model: ev.Model, Department: ev.Department,
-			BillingMode: ev.BillingMode, Tags: ev.Tags, Category: ev.Category, Hour: curHour}
+		k := meter.KeyOf(&ev, time.UTC)
+		k.Hour = curHour
 		c := cells[k]
 		if c == nil {
 			c = new(meter.Cell)
@@ -323,8 +323,7 @@ func storeSustained(dir string, batch, maxBatches int, maxDur time.Duration) (su
 		for range batch {
 			t += 1000 + rnd.Int64N(1000)
 			ev := seedEvent(rnd, t, 200, 10)
-			k := meter.CellKey{Org: ev.Org, User: ev.User, Model: ev.Model, Department: ev.Department,
-				BillingMode: ev.BillingMode, Tags: ev.Tags, Category: ev.Category, Hour: meter.HourStart(t, time.UTC)}
+			k := meter.KeyOf(&ev, time.UTC)
 			c := cells[k]
 			if c == nil {
 				c = new(meter.Cell)
