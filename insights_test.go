@@ -113,11 +113,13 @@ func TestCostInsightsAndErrors(t *testing.T) {
 		// 13 successes, 1 400 output tokens: 107 on average. At gpt-4o-mini
 		// rates (1.5e-07, 6e-07): 14 000 × 150 000 + 1 400 × 600 000 pico =
 		// 2 940 000 nano; savings 46 060 000 over three days, × 10 a month.
-		// Every request had the same body: the 13 successes (12 × 3 500 000 +
-		// 7 000 000 = 49 000 000 nano) share one prompt fingerprint; caching
-		// saves 12/13 of it = 45 230 769, × 10 a month.
-		"recommendations.1": `{"type":"repeated_prompts","model":"openai/gpt-4o","requests":16,"repeated_requests":12,"repeated_prompts":1,"repeated_pct":75,"estimated_savings":0.045230769,"estimated_monthly_savings":0.45230769,"message":"openai/gpt-4o: 12 of 16 requests repeated one of 1 identical prompts; caching their answers would save $0.045230769 (about $0.45230769 a month)"}`,
-		"recommendations.0": `{"type":"cheaper_model","model":"openai/gpt-4o","suggested_model":"openai/gpt-4o-mini","requests":13,"avg_output_tokens":107,"input_tokens":14000,"cached_tokens":0,"output_tokens":1400,"current_cost":0.049,"estimated_cost":0.00294,"estimated_savings":0.04606,"estimated_monthly_savings":0.4606,"message":"openai/gpt-4o: 13 requests averaged 107 output tokens; at openai/gpt-4o-mini rates the same tokens would cost $0.00294 instead of $0.049 (about $0.4606 a month less)"}`,
+		// Every request had the same body, so every success whose previous
+		// success came less than 24 h before is a repeat: the twelve of
+		// alice on the 29th (22 h after bob's on the 28th) and bob's on
+		// the 30th (23 h later): 12 × 3 500 000 + 7 000 000 = 49 000 000
+		// nano, × 10 a month; 13 of 16 requests = 81.25%.
+		"recommendations.0": `{"type":"repeated_prompts","model":"openai/gpt-4o","requests":16,"repeated_requests":13,"repeated_pct":81.3,"estimated_savings":0.049,"estimated_monthly_savings":0.49,"message":"openai/gpt-4o: 13 of 16 requests repeated a prompt sent within the previous 24 hours; caching their answers would save $0.049 (about $0.49 a month)"}`,
+		"recommendations.1": `{"type":"cheaper_model","model":"openai/gpt-4o","suggested_model":"openai/gpt-4o-mini","requests":13,"avg_output_tokens":107,"input_tokens":14000,"cached_tokens":0,"output_tokens":1400,"current_cost":0.049,"estimated_cost":0.00294,"estimated_savings":0.04606,"estimated_monthly_savings":0.4606,"message":"openai/gpt-4o: 13 requests averaged 107 output tokens; at openai/gpt-4o-mini rates the same tokens would cost $0.00294 instead of $0.049 (about $0.4606 a month less)"}`,
 	} {
 		if got := ins.Get(path).Raw; got != want {
 			t.Fatalf("insights.%s = %s, want %s (in %s)", path, got, want, ins.Raw)

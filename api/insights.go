@@ -3,8 +3,6 @@ package api
 import (
 	"cmp"
 	"fmt"
-	"github.com/infermeter/infermeter/store"
-	"github.com/valyala/fasthttp"
 	"maps"
 	"math/bits"
 	"slices"
@@ -57,9 +55,9 @@ const (
 	// repeatMinRequests is the least number of requests of a model for the
 	// repeated-prompt rule.
 	repeatMinRequests = 10
-	// repeatSharePct: repeats (requests beyond the first of each prompt
-	// fingerprint) at or above this share of a model's requests get a
-	// recommendation.
+	// repeatSharePct: repeats (successful requests whose prompt was seen
+	// within meter.RepeatWindow before) at or above this share of a model's
+	// requests get a recommendation.
 	repeatSharePct = 10
 )
 
@@ -178,7 +176,6 @@ type repeatRec struct {
 	Model            string  `json:"model"`
 	Requests         int64   `json:"requests"`
 	RepeatedRequests int64   `json:"repeated_requests"`
-	RepeatedPrompts  int64   `json:"repeated_prompts"`
 	RepeatedPct      float64 `json:"repeated_pct"`
 	EstimatedSavings USD     `json:"estimated_savings"`
 	MonthlySavings   USD     `json:"estimated_monthly_savings"`
@@ -190,13 +187,6 @@ type scoredRec struct {
 	monthly     int64
 	typ, model  string
 	publishable any
-}
-
-// promptRepeat is what one prompt fingerprint tells about the requests of
-// one model that sent that same prompt: how many there were and their cost.
-type promptRepeat struct {
-	Requests int64
-	CostNano int64
 }
 
 // costInsights serves GET /api/account/cost-insights: the cost of the
@@ -219,9 +209,7 @@ type promptRepeat struct {
 //   - cheaper_model: see cheaperModelRec.
 //   - low_cache_hit: see lowCacheHitRec.
 //   - high_error_rate: see highErrorRec.
-//   - repeated_prompts: see repeatedPromptRecs; the fingerprints come from
-//     the request logs of the period (meter.Event.PromptHash), at most
-//     maxPromptScan of them.
+//   - repeated_prompts: see repeatedPromptRecs.
 //
 // Savings: estimated_savings is over the period; estimated_monthly_savings
 // scales it to 30 days: savings × 30 / period days (round half-up to the
@@ -309,11 +297,7 @@ func (a *API) costInsights(c *call) {
 			recs = append(recs, highErrorRec(model, byModel[model], st.byModel[model], sp.seconds))
 		}
 	}
-	repeats, ok := a.readPromptRepeats(ctx, org.ID, user, p, loc)
-	if !ok {
-		return
-	}
-	recs = append(recs, repeatedPromptRecs(repeats, byModel, sp.seconds)...)
+	recs = append(recs, repeatedPromptRecs(byModel, sp.seconds)...)
 	slices.SortFunc(recs, func(x, y scoredRec) int {
 		if c := cmp.Compare(y.monthly, x.monthly); c != 0 {
 			return c
@@ -819,49 +803,35 @@ func highErrorRec(model string, c *meter.Cell, es *modelErrorStats, seconds int6
 	return scoredRec{monthly: int64(r.MonthlySavings), typ: r.Type, model: model, publishable: r}
 }
 
-// repeatedPromptRecs applies the repeated-prompt rule. repeats holds, by
-// model, the requests and cost of each prompt fingerprint (a hash of the
-// request's prompt that the meter would record per request); the meter does
-// not record fingerprints yet, so the API passes nil and the rule emits
-// nothing until it does.
+// repeatedPromptRecs applies the repeated-prompt rule, from the cells: the
+// meter marks a successful request as a repeat when a request of the same
+// org and model with the same prompt fingerprint (meter.Event.PromptHash,
+// a hash of the request body) was seen within meter.RepeatWindow (24 h)
+// before, i.e. when a response cache with that time-to-live would have
+// answered it.
 //
-// A model qualifies with at least repeatMinRequests (10) requests in the
-// cells and repeats — the requests beyond the first of each fingerprint —
-// at or above repeatSharePct (10%) of them. A response cache (or prompt
-// caching) would answer each repeat: estimated_savings = Σ over
-// fingerprints sent n ≥ 2 times of cost × (n − 1) / n (the average cost of
-// the fingerprint's requests times its repeats).
-func repeatedPromptRecs(repeats map[string]map[string]promptRepeat, byModel map[string]*meter.Cell, seconds int64) []scoredRec {
+// A model qualifies with at least repeatMinRequests (10) requests and
+// repeats at or above repeatSharePct (10%) of them. estimated_savings is
+// what the repeats cost.
+func repeatedPromptRecs(byModel map[string]*meter.Cell, seconds int64) []scoredRec {
 	var out []scoredRec
-	for _, model := range slices.Sorted(maps.Keys(repeats)) {
+	for _, model := range slices.Sorted(maps.Keys(byModel)) {
 		c := byModel[model]
-		if c == nil || c.Requests < repeatMinRequests {
+		if c.Requests < repeatMinRequests || c.Repeated == 0 || c.Repeated*100 < repeatSharePct*c.Requests {
 			continue
 		}
-		var repeated, prompts, savings int64
-		for _, fp := range repeats[model] {
-			if fp.Requests < 2 {
-				continue
-			}
-			prompts++
-			repeated += fp.Requests - 1
-			savings += mulDivRound(fp.CostNano, fp.Requests-1, fp.Requests)
-		}
-		if repeated*100 < repeatSharePct*c.Requests {
-			continue
-		}
+		savings := c.RepeatedCostNano
 		r := repeatRec{
 			Type:             "repeated_prompts",
 			Model:            model,
 			Requests:         c.Requests,
-			RepeatedRequests: repeated,
-			RepeatedPrompts:  prompts,
-			RepeatedPct:      pctTenths(repeated, c.Requests),
+			RepeatedRequests: c.Repeated,
+			RepeatedPct:      pctTenths(c.Repeated, c.Requests),
 			EstimatedSavings: USD(savings),
 			MonthlySavings:   USD(monthlyOf(savings, seconds)),
 		}
-		r.Message = fmt.Sprintf("%s: %d of %d requests repeated one of %d identical prompts; caching their answers would save %s (about %s a month)",
-			model, repeated, c.Requests, prompts, usdText(savings), usdText(int64(r.MonthlySavings)))
+		r.Message = fmt.Sprintf("%s: %d of %d requests repeated a prompt sent within the previous 24 hours; caching their answers would save %s (about %s a month)",
+			model, c.Repeated, c.Requests, usdText(savings), usdText(int64(r.MonthlySavings)))
 		out = append(out, scoredRec{monthly: int64(r.MonthlySavings), typ: r.Type, model: model, publishable: r})
 	}
 	return out
@@ -869,46 +839,3 @@ func repeatedPromptRecs(repeats map[string]map[string]promptRepeat, byModel map[
 
 // usdText renders nano-dollars as "$1.25".
 func usdText(n int64) string { return string(AppendUSD([]byte{'$'}, n)) }
-
-// maxPromptScan bounds the request logs read for prompt fingerprints; a
-// period with more successful requests is judged on its newest
-// maxPromptScan.
-const maxPromptScan = 500000
-
-// readPromptRepeats counts, by model and prompt fingerprint, the successful
-// requests of org (of user when not "") in the hours that the cells of p
-// cover, with their cost. On a store failure it answers 500 itself and
-// reports false.
-func (a *API) readPromptRepeats(ctx *fasthttp.RequestCtx, org, user string, p period, loc *time.Location) (map[string]map[string]promptRepeat, bool) {
-	out := map[string]map[string]promptRepeat{}
-	if a.opt.Store == nil {
-		return out, true
-	}
-	q := store.LogQuery{
-		Org:     org,
-		User:    user,
-		Status:  "success",
-		StartID: uint64(hourCeil(p.Start, loc)),
-		EndID:   uint64(hourCeil(p.End, loc)),
-		Limit:   store.MaxLogLimit,
-	}
-	ok := a.eachLog(ctx, q, maxPromptScan, func(ev *meter.Event) {
-		if ev.PromptHash == 0 {
-			return
-		}
-		m := out[ev.Model]
-		if m == nil {
-			m = map[string]promptRepeat{}
-			out[ev.Model] = m
-		}
-		k := strconv.FormatUint(ev.PromptHash, 16)
-		r := m[k]
-		r.Requests++
-		r.CostNano += ev.CostNano
-		m[k] = r
-	})
-	if !ok {
-		return nil, false
-	}
-	return out, true
-}

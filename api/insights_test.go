@@ -499,35 +499,32 @@ func TestLowCacheHitThresholds(t *testing.T) {
 
 func TestRepeatedPromptRecs(t *testing.T) {
 	byModel := map[string]*meter.Cell{
-		"openai/gpt-4o":              {Requests: 100},
-		"anthropic/claude-haiku-4-5": {Requests: 30},
-	}
-	repeats := map[string]map[string]promptRepeat{
-		"openai/gpt-4o": {
-			"fp1": {Requests: 5, CostNano: 50_000}, // 4 repeats: 50 000 × 4 / 5 = 40 000
-			"fp2": {Requests: 8, CostNano: 24_000}, // 7 repeats: 24 000 × 7 / 8 = 21 000
-			"fp3": {Requests: 1, CostNano: 1_000},  // sent once
-		},
+		// 11 repeats of 100 requests, which cost 61 000 nano.
+		"openai/gpt-4o": {Requests: 100, Repeated: 11, RepeatedCostNano: 61_000},
 		// 2 repeats of 30 requests: below 10%.
-		"anthropic/claude-haiku-4-5": {"fp": {Requests: 3, CostNano: 9_000}},
-		// No cells for it in the period.
-		"gemini/gemini-2.5-flash": {"fp": {Requests: 50, CostNano: 9_000}},
+		"anthropic/claude-haiku-4-5": {Requests: 30, Repeated: 2, RepeatedCostNano: 9_000},
+		// 9 requests: below the floor of 10.
+		"gemini/gemini-2.5-flash": {Requests: 9, Repeated: 9, RepeatedCostNano: 9_000},
+		// No repeats.
+		"openai/gpt-4o-mini": {Requests: 50},
 	}
-	recs := repeatedPromptRecs(repeats, byModel, 10*86400)
+	recs := repeatedPromptRecs(byModel, 10*86400)
 	if len(recs) != 1 {
 		t.Fatalf("%d recommendations: %+v", len(recs), recs)
 	}
 	got := recs[0].publishable.(repeatRec)
 	want := repeatRec{
-		Type: "repeated_prompts", Model: "openai/gpt-4o", Requests: 100, RepeatedRequests: 11, RepeatedPrompts: 2,
+		Type: "repeated_prompts", Model: "openai/gpt-4o", Requests: 100, RepeatedRequests: 11,
 		RepeatedPct: 11, EstimatedSavings: 61_000, MonthlySavings: 183_000,
-		Message: "openai/gpt-4o: 11 of 100 requests repeated one of 2 identical prompts; caching their answers would save $0.000061 (about $0.000183 a month)",
+		Message: "openai/gpt-4o: 11 of 100 requests repeated a prompt sent within the previous 24 hours; caching their answers would save $0.000061 (about $0.000183 a month)",
 	}
 	if got != want {
 		t.Fatalf("got %+v\nwant %+v", got, want)
 	}
-	if recs := repeatedPromptRecs(nil, byModel, 86400); len(recs) != 0 {
-		t.Fatalf("without fingerprints: %+v", recs)
+	// Exactly 10%: included.
+	byModel = map[string]*meter.Cell{"openai/gpt-4o": {Requests: 10, Repeated: 1, RepeatedCostNano: 5}}
+	if recs := repeatedPromptRecs(byModel, 86400); len(recs) != 1 {
+		t.Fatalf("at 10%%: %+v", recs)
 	}
 }
 

@@ -100,9 +100,14 @@ func (a *API) usage(c *call) {
 	var total meter.Cell
 	members := map[string]struct{}{}
 	start, end := p.Start.Unix(), p.End.Unix()
+	// One merge per cell (into its row); the total is the sum of the rows.
+	var lastUser string
+	days := map[int64]string{} // cell hour → its local date
 	a.scan(orgID, user, start, end, func(k *meter.CellKey, c *meter.Cell) {
-		total.Merge(c)
-		members[k.User] = struct{}{}
+		if groupBy != "user" && k.User != lastUser {
+			members[k.User] = struct{}{}
+			lastUser = k.User
+		}
 		var g string
 		switch groupBy {
 		case "user":
@@ -114,7 +119,10 @@ func (a *API) usage(c *call) {
 		case "billing_mode":
 			g = k.BillingMode
 		case "day":
-			g = time.Unix(k.Hour, 0).In(org.Location).Format(time.DateOnly)
+			if g = days[k.Hour]; g == "" {
+				g = time.Unix(k.Hour, 0).In(org.Location).Format(time.DateOnly)
+				days[k.Hour] = g
+			}
 		default:
 			g = tagValue(k.Tags, tagKey)
 		}
@@ -126,7 +134,12 @@ func (a *API) usage(c *call) {
 		r.cell.Merge(c)
 	})
 	out := make([]usageRow, 0, len(rows))
+	active := len(members)
+	if groupBy == "user" {
+		active = len(rows)
+	}
 	for g, r := range rows {
+		total.Merge(&r.cell)
 		switch groupBy {
 		case "user":
 			r.UserID = g
@@ -163,7 +176,7 @@ func (a *API) usage(c *call) {
 	ans := usageAnswer{
 		Success:  true,
 		Usage:    map[string][]usageRow{key: out},
-		Overview: overviewOf(&total, len(members)),
+		Overview: overviewOf(&total, active),
 		Period:   periodJSON{Start: p.Start.Format(time.RFC3339), End: p.End.Format(time.RFC3339), Timezone: org.Location.String()},
 	}
 	switch ib := string(args.Peek("include_budget")); ib {

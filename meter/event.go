@@ -49,6 +49,9 @@ type Event struct {
 	// its first and last 32 KiB and its length when larger), so repeated
 	// identical prompts can be counted; 0 when the body was empty.
 	PromptHash uint64
+	// Repeat is set by the meter when the request repeats a prompt of the
+	// same org and model seen within RepeatWindow (see Cell.Repeated).
+	Repeat bool
 
 	// ProviderRequestID is the provider's own id of the request, from its
 	// response headers (OpenAI x-request-id, Anthropic request-id), at most
@@ -118,21 +121,26 @@ const LatencyBuckets = 24
 
 // Cell holds the sums of every event of one CellKey.
 type Cell struct {
-	Requests       int64
-	Errors         int64
-	Streams        int64
-	Unpriced       int64
-	Estimated      int64
-	InputTokens    int64
-	OutputTokens   int64
-	CachedTokens   int64
-	CacheWrite     int64
-	Reasoning      int64
-	CostNano       int64
-	LatencyMicros  int64
-	TTFTMicros     int64
-	TTFTCount      int64
-	LatencyBuckets [LatencyBuckets]uint32
+	Requests      int64
+	Errors        int64
+	Streams       int64
+	Unpriced      int64
+	Estimated     int64
+	InputTokens   int64
+	OutputTokens  int64
+	CachedTokens  int64
+	CacheWrite    int64
+	Reasoning     int64
+	CostNano      int64
+	LatencyMicros int64
+	TTFTMicros    int64
+	TTFTCount     int64
+	// Repeated counts the successful requests that repeated a prompt of the
+	// same org and model seen within RepeatWindow (a response cache would
+	// have answered them), RepeatedCostNano what they cost.
+	Repeated         int64
+	RepeatedCostNano int64
+	LatencyBuckets   [LatencyBuckets]uint32
 }
 
 // CellRecord is a cell with its key, as handed to the store.

@@ -60,6 +60,7 @@ type Meter struct {
 	// owned by the run goroutine
 	dirty   map[CellKey]struct{}
 	pending []Event
+	repeats repeats
 
 	m meterMetrics
 }
@@ -234,6 +235,7 @@ func (m *Meter) aggregate(batch []Event) {
 	m.mu.Lock()
 	for i := range batch {
 		ev := &batch[i]
+		ev.Repeat = m.repeats.mark(ev)
 		k := m.keyOf(ev)
 		e := m.entryFor(k)
 		e.cell.Add(ev)
@@ -369,6 +371,10 @@ func (c *Cell) Add(ev *Event) {
 		c.TTFTMicros += ev.TTFTMicros
 		c.TTFTCount++
 	}
+	if ev.Repeat {
+		c.Repeated++
+		c.RepeatedCostNano += ev.CostNano
+	}
 	c.LatencyBuckets[LatencyBucket(ev.LatencyMicros)]++
 }
 
@@ -387,6 +393,8 @@ func (c *Cell) merge(o *Cell) {
 	c.LatencyMicros += o.LatencyMicros
 	c.TTFTMicros += o.TTFTMicros
 	c.TTFTCount += o.TTFTCount
+	c.Repeated += o.Repeated
+	c.RepeatedCostNano += o.RepeatedCostNano
 	for i := range c.LatencyBuckets {
 		c.LatencyBuckets[i] += o.LatencyBuckets[i]
 	}

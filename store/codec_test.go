@@ -249,3 +249,26 @@ func TestCellKeyErrorType(t *testing.T) {
 		t.Fatal("unknown error type accepted")
 	}
 }
+
+// TestDecodeCellVersion1: cells written before the repeat counters read
+// with those counters zero.
+func TestDecodeCellVersion1(t *testing.T) {
+	v1 := []byte{1}
+	for i := int64(1); i <= 14; i++ {
+		v1 = binary.AppendVarint(v1, i*10)
+	}
+	v1 = binary.AppendUvarint(v1, 1<<3)
+	v1 = binary.AppendUvarint(v1, 7)
+	c, err := decodeCell(string(v1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Requests != 10 || c.TTFTCount != 140 || c.Repeated != 0 || c.RepeatedCostNano != 0 || c.LatencyBuckets[3] != 7 {
+		t.Fatalf("%+v", c)
+	}
+	c.Repeated, c.RepeatedCostNano = 3, 4
+	back, err := decodeCell(string(appendCell(nil, &c)))
+	if err != nil || back != c {
+		t.Fatalf("round trip: %+v, %v; want %+v", back, err, c)
+	}
+}

@@ -115,14 +115,18 @@ func parseCellKey(k string) (cellIDs, error) {
 	}, nil
 }
 
-const cellVersion = 1
+// cellVersion is the value encoding of cells written now; version 1 (no
+// repeat counters) is still read.
+const cellVersion = 2
 
-// cellInts returns pointers to the integer fields of c in encoding order.
-func cellInts(c *meter.Cell) [14]*int64 {
-	return [14]*int64{
+// cellInts returns pointers to the integer fields of c in encoding order;
+// version 1 has the first 14.
+func cellInts(c *meter.Cell) [16]*int64 {
+	return [16]*int64{
 		&c.Requests, &c.Errors, &c.Streams, &c.Unpriced, &c.Estimated,
 		&c.InputTokens, &c.OutputTokens, &c.CachedTokens, &c.CacheWrite, &c.Reasoning,
 		&c.CostNano, &c.LatencyMicros, &c.TTFTMicros, &c.TTFTCount,
+		&c.Repeated, &c.RepeatedCostNano,
 	}
 }
 
@@ -153,10 +157,16 @@ func appendCell(dst []byte, c *meter.Cell) []byte {
 func decodeCell(v string) (meter.Cell, error) {
 	var c meter.Cell
 	d := recDecoder{s: v}
-	if ver := d.byte("cell version"); d.err == nil && ver != cellVersion {
+	ints := cellInts(&c)
+	n := len(ints)
+	switch ver := d.byte("cell version"); {
+	case d.err != nil:
+	case ver == 1:
+		n = 14
+	case ver != cellVersion:
 		return c, fmt.Errorf("%w: unknown cell version %d", errCodec, ver)
 	}
-	for _, p := range cellInts(&c) {
+	for _, p := range ints[:n] {
 		*p = d.varint("cell field")
 	}
 	mask := d.uvarint("bucket mask")
