@@ -5,11 +5,8 @@ import (
 	"slices"
 	"time"
 
-	"github.com/valyala/fasthttp"
-
 	"github.com/infermeter/infermeter/meter"
 	"github.com/infermeter/infermeter/meter/usage"
-	"github.com/infermeter/infermeter/store"
 )
 
 // unclassified is the by_type label of errors aggregated before cells were
@@ -190,38 +187,4 @@ func errRatio(n, d int64) float64 {
 		return 0
 	}
 	return float64(n) / float64(d)
-}
-
-// eachLog calls fn for every request log matching q, page after page, at
-// most max of them when max > 0. On a store failure it answers 500 itself
-// and reports false.
-func (a *API) eachLog(ctx *fasthttp.RequestCtx, q store.LogQuery, max int, fn func(ev *meter.Event)) bool {
-	for read := 0; max <= 0 || read < max; {
-		evs, next, err := a.opt.Store.Logs(q)
-		if err != nil {
-			a.fail(ctx, fasthttp.StatusInternalServerError, "internal", "cannot read the request logs")
-			return false
-		}
-		for i := range evs {
-			fn(&evs[i])
-		}
-		read += len(evs)
-		if next == "" {
-			break
-		}
-		q.Cursor = next
-	}
-	return true
-}
-
-// hourCeil returns the first start of an hour in loc at or after t, in
-// unix nanoseconds: a cell of hour h is in a period [s, e) when s ≤ h < e,
-// so its events are those in [hourCeil(s), hourCeil(e)).
-func hourCeil(t time.Time, loc *time.Location) int64 {
-	ns := t.UnixNano()
-	h := meter.HourStart(ns, loc)
-	if h*1e9 < ns {
-		h += 3600
-	}
-	return h * 1e9
 }

@@ -116,25 +116,3 @@ func TestErrorsReport(t *testing.T) {
 		"by_day":         `[]`,
 	})
 }
-
-func TestHourCeil(t *testing.T) {
-	loc := insBerlin(t)
-	f := func(in time.Time, want string) {
-		t.Helper()
-		if got := time.Unix(0, hourCeil(in, loc)).In(loc).Format(time.RFC3339); got != want {
-			t.Fatalf("hourCeil(%s) = %s, want %s", in.Format(time.RFC3339Nano), got, want)
-		}
-	}
-	f(insLocal(t, loc, "2026-03-29 00:00"), "2026-03-29T00:00:00+01:00")
-	f(insLocal(t, loc, "2026-03-29 00:00").Add(time.Nanosecond), "2026-03-29T01:00:00+01:00")
-	// The hour after 01:00 CET is 03:00 CEST.
-	f(insLocal(t, loc, "2026-03-29 01:30"), "2026-03-29T03:00:00+02:00")
-	// India's half-hour offset: hours start at :30 UTC.
-	kolkata, err := time.LoadLocation("Asia/Kolkata")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := time.Unix(0, hourCeil(time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC), kolkata)).UTC().Format(time.RFC3339); got != "2026-03-01T10:30:00Z" {
-		t.Fatalf("Kolkata: %s", got)
-	}
-}

@@ -24,6 +24,9 @@ type Options struct {
 	FlushInterval time.Duration
 	// QueueSize bounds the hand-off queue (default 16384 events, about 7 MB).
 	QueueSize int
+	// HandoffInterval is how often the aggregator takes the queued events
+	// (default 5ms): the most the live feed and the analytics lag behind.
+	HandoffInterval time.Duration
 	// MaxPending bounds the events kept while flushes fail (default 1M);
 	// beyond it the oldest unflushed request logs are dropped and counted.
 	// Cells are never dropped: they are rewritten whole on the next flush.
@@ -45,8 +48,14 @@ type Options struct {
 // Meter aggregates events and persists them in batches. It is safe for
 // concurrent use: Record from any goroutine, readers through Scan and Cells.
 type Meter struct {
-	opt   Options
-	queue chan Event
+	opt Options
+	// queue holds the events handed over and not yet aggregated; the
+	// aggregator takes it whole every HandoffInterval (so Record never
+	// wakes a goroutine: a wake-up per request costs more than the rest of
+	// the metering on a busy machine).
+	qmu   sync.Mutex
+	queue []Event
+	spare []Event
 	stop  chan struct{}
 	done  chan struct{}
 	once  sync.Once
@@ -81,6 +90,9 @@ func New(opt Options) *Meter {
 	if opt.FlushInterval <= 0 {
 		opt.FlushInterval = time.Second
 	}
+	if opt.HandoffInterval <= 0 {
+		opt.HandoffInterval = 5 * time.Millisecond
+	}
 	if opt.QueueSize <= 0 {
 		opt.QueueSize = 1 << 14
 	}
@@ -96,7 +108,6 @@ func New(opt Options) *Meter {
 	s := opt.Metrics
 	m := &Meter{
 		opt:   opt,
-		queue: make(chan Event, opt.QueueSize),
 		stop:  make(chan struct{}),
 		done:  make(chan struct{}),
 		cells: make(map[CellKey]*entry),
@@ -113,7 +124,7 @@ func New(opt Options) *Meter {
 			flushSeconds: s.NewHistogram("infermeter_store_flush_duration_seconds"),
 		},
 	}
-	s.NewGauge("infermeter_meter_queue_length", func() float64 { return float64(len(m.queue)) })
+	s.NewGauge("infermeter_meter_queue_length", func() float64 { return float64(m.QueueLen()) })
 	s.NewGauge("infermeter_meter_cells", func() float64 {
 		m.mu.RLock()
 		defer m.mu.RUnlock()
@@ -154,13 +165,15 @@ func (m *Meter) Record(ev *Event) bool {
 	if ev.ID == 0 {
 		ev.ID = m.NextID(ev.Time)
 	}
-	select {
-	case m.queue <- *ev:
-		return true
-	default:
+	m.qmu.Lock()
+	if len(m.queue) >= m.opt.QueueSize {
+		m.qmu.Unlock()
 		m.m.dropped.Inc()
 		return false
 	}
+	m.queue = append(m.queue, *ev)
+	m.qmu.Unlock()
+	return true
 }
 
 // Load adds a stored cell to the in-memory aggregates. Call it before Start.
@@ -190,41 +203,40 @@ func (m *Meter) Close() error {
 func (m *Meter) Metrics() *metrics.Set { return m.opt.Metrics }
 
 // QueueLen returns the number of events waiting for the aggregator.
-func (m *Meter) QueueLen() int { return len(m.queue) }
+func (m *Meter) QueueLen() int {
+	m.qmu.Lock()
+	defer m.qmu.Unlock()
+	return len(m.queue)
+}
+
+// take aggregates the events handed over since the last call.
+func (m *Meter) take() {
+	m.qmu.Lock()
+	batch := m.queue
+	m.queue = m.spare[:0]
+	m.qmu.Unlock()
+	if len(batch) > 0 {
+		m.aggregate(batch)
+	}
+	clear(batch) // drop the strings and captures the events point to
+	m.spare = batch[:0]
+}
 
 func (m *Meter) run() {
 	defer close(m.done)
 	t := time.NewTicker(m.opt.FlushInterval)
 	defer t.Stop()
-	batch := make([]Event, 0, 256)
+	h := time.NewTicker(m.opt.HandoffInterval)
+	defer h.Stop()
 	for {
 		select {
-		case ev := <-m.queue:
-			batch = append(batch[:0], ev)
-			// Drain what else is queued so the lock is taken once per batch.
-			for len(batch) < cap(batch) {
-				select {
-				case ev := <-m.queue:
-					batch = append(batch, ev)
-					continue
-				default:
-				}
-				break
-			}
-			m.aggregate(batch)
+		case <-h.C:
+			m.take()
 		case <-t.C:
+			m.take()
 			m.flush()
 		case <-m.stop:
-			for {
-				select {
-				case ev := <-m.queue:
-					batch = append(batch[:0], ev)
-					m.aggregate(batch)
-					continue
-				default:
-				}
-				break
-			}
+			m.take()
 			m.flush()
 			return
 		}
