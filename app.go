@@ -12,6 +12,7 @@ import (
 	"github.com/VictoriaMetrics/metrics"
 	"github.com/valyala/fasthttp"
 
+	"github.com/infermeter/infermeter/alert"
 	"github.com/infermeter/infermeter/api"
 	"github.com/infermeter/infermeter/api/feed"
 	"github.com/infermeter/infermeter/config"
@@ -19,8 +20,10 @@ import (
 	"github.com/infermeter/infermeter/meter/account"
 	"github.com/infermeter/infermeter/meter/budget"
 	"github.com/infermeter/infermeter/meter/pricing"
+	"github.com/infermeter/infermeter/notify"
 	"github.com/infermeter/infermeter/proxy"
 	"github.com/infermeter/infermeter/proxy/estimate"
+	"github.com/infermeter/infermeter/schedule"
 	"github.com/infermeter/infermeter/store"
 )
 
@@ -31,8 +34,11 @@ type appOptions struct {
 	Now func() time.Time
 	// FeedCostInterval is the live feed's cost_update period; 0 is 10s.
 	FeedCostInterval time.Duration
-	// appOptions of alerts
-	// appOptions of scheduled reports
+	// AlertInterval is the alert evaluation period; 0 is 10s.
+	AlertInterval time.Duration
+	// ScheduleInterval is how often due scheduled reports are looked for;
+	// 0 is 30s.
+	ScheduleInterval time.Duration
 }
 
 // app is one running infermeter: the parts and their listeners.
@@ -51,8 +57,8 @@ type app struct {
 	serving            sync.WaitGroup
 	closeOnce          sync.Once
 	closeErr           error
-	// app fields of alerts
-	// app fields of scheduled reports
+	alerts             *alert.Engine
+	schedules          *schedule.Scheduler
 }
 
 // evictEvery is how often expired request logs are dropped.
@@ -161,6 +167,26 @@ func newApp(cfg *config.Config, opt appOptions) (*app, error) {
 		CostInterval: opt.FeedCostInterval,
 		Metrics:      set,
 	})
+	a.alerts, err = alert.New(alert.Options{
+		Store: st, Meter: a.meter, Accounts: dir, Mailer: notify.NewMailer(cfg.SMTP),
+		Interval: opt.AlertInterval, Now: opt.Now, Logf: opt.Logf,
+	})
+	if err != nil {
+		_ = st.Close()
+		return nil, err
+	}
+	a.schedules = schedule.New(schedule.Options{
+		Store:    st,
+		Location: dir.Location,
+		// The API is built below; the scheduler renders only once started.
+		Render: func(org string, s *schedule.Schedule, p schedule.Period) (*schedule.Report, error) {
+			return a.api.RenderSchedule(org, s, p)
+		},
+		Send:     schedule.MailSender(cfg.SMTP),
+		Now:      opt.Now,
+		Interval: opt.ScheduleInterval,
+		Logf:     opt.Logf,
+	})
 	a.api = api.New(api.Options{
 		Accounts:      dir,
 		Meter:         a.meter,
@@ -172,13 +198,9 @@ func newApp(cfg *config.Config, opt appOptions) (*app, error) {
 		Ready:         a.ready.Load,
 		Now:           opt.Now,
 		Feed:          a.feed.Serve,
-		// api options of alerts
-		// api options of scheduled reports
-		// api options of invoices
-		// api options of the dashboard
+		Alerts:        a.alerts,
+		Schedules:     a.schedules,
 	})
-	// start of alerts
-	// start of scheduled reports
 	if len(cfg.Orgs) == 0 {
 		opt.Logf("infermeter: no orgs or members configured: every proxied request will get 401 (see examples/infermeter.yaml)")
 	}
@@ -198,6 +220,8 @@ func (a *app) Start() error {
 		return fmt.Errorf("cannot listen on admin_listen %q: %w", a.cfg.AdminListen, err)
 	}
 	a.meter.Start()
+	a.alerts.Start()
+	a.schedules.Start()
 	a.proxySrv = a.proxy.Server()
 	a.adminSrv = &fasthttp.Server{
 		Handler:               a.api.Handler,
@@ -254,8 +278,14 @@ func (a *app) close() error {
 		cancel()
 	}
 	a.serving.Wait()
-	// close of alerts
-	// close of scheduled reports
+	// The alert and report loops stop before the meter's last flush and
+	// the store close under them.
+	if a.alerts != nil {
+		_ = a.alerts.Close()
+	}
+	if a.schedules != nil {
+		_ = a.schedules.Close()
+	}
 	if a.meter != nil && a.proxySrv != nil {
 		if err := a.meter.Close(); err != nil {
 			errs = append(errs, err)

@@ -121,6 +121,38 @@ func TestIsolationMatrix(t *testing.T) {
 			[5]expect{{200, "true"}, {200, "true"}, {200, "true"}, {401, "-"}, {401, "-"}}},
 		{"POST", "/api/analytics/query", "/api/analytics/query", `{"metrics":["requests"],"dimensions":["user"]}`, paths("rows.#.user"),
 			[5]expect{{200, "alice,bob"}, {200, "bob"}, {200, "eve"}, {401, "-"}, {401, "-"}}},
+		// Scheduled reports (admins only): without smtp creating one is a
+		// 400 saying so; the lists are the org's (empty here); an unknown
+		// schedule is a 404.
+		{"POST", "/api/organizations/{org}/reports/schedule", "/api/organizations/acme/reports/schedule", `{"name":"d","frequency":"daily","time":"07:00","format":"csv","recipients":["a@acme.example"],"include":["errors"]}`, field("error.code"),
+			[5]expect{{400, "smtp_not_configured"}, {403, "-"}, {404, "-"}, {401, "-"}, {401, "-"}}},
+		{"GET", "/api/organizations/{org}/reports/schedule", "/api/organizations/acme/reports/schedule", "", paths("schedules.#.id"),
+			[5]expect{{200, ""}, {403, "-"}, {404, "-"}, {401, "-"}, {401, "-"}}},
+		{"DELETE", "/api/organizations/{org}/reports/schedule/{id}", "/api/organizations/acme/reports/schedule/0123456789abcdef", "", field("success"),
+			[5]expect{{404, "-"}, {403, "-"}, {404, "-"}, {401, "-"}, {401, "-"}}},
+		{"POST", "/api/organizations/{org}/reports/schedule/{id}/run", "/api/organizations/acme/reports/schedule/0123456789abcdef/run", "", field("success"),
+			[5]expect{{404, "-"}, {403, "-"}, {404, "-"}, {401, "-"}, {401, "-"}}},
+		{"GET", "/api/organizations/{org}/reports/history", "/api/organizations/acme/reports/history", "", paths("deliveries.#.schedule_id"),
+			[5]expect{{200, ""}, {403, "-"}, {404, "-"}, {401, "-"}, {401, "-"}}},
+		// Alerts: an admin's rule watches its org, a member's its own
+		// traffic; each sees the rules it may (created by whom), and a rule
+		// that does not exist (or is not visible) is a 404.
+		{"POST", "/api/account/alerts", "/api/account/alerts", `{"name":"big day","type":"spending","condition":"daily_spend > 1000","action":"webhook","webhook_url":"http://127.0.0.1:9/hook"}`, paths("alert.org_id", "alert.created_by"),
+			[5]expect{{201, "acme,alice"}, {201, "acme,bob"}, {201, "eve,globex"}, {401, "-"}, {401, "-"}}},
+		{"GET", "/api/account/alerts", "/api/account/alerts", "", paths("alerts.#.created_by"),
+			[5]expect{{200, "alice,bob"}, {200, "bob"}, {200, "eve"}, {401, "-"}, {401, "-"}}},
+		{"GET", "/api/account/alerts/history", "/api/account/alerts/history?limit=10", "", paths("history.#.alert_id"),
+			[5]expect{{200, ""}, {200, ""}, {200, ""}, {401, "-"}, {401, "-"}}},
+		{"DELETE", "/api/account/alerts/{id}", "/api/account/alerts/al_0123456789abcdef", "", field("success"),
+			[5]expect{{404, "-"}, {404, "-"}, {404, "-"}, {401, "-"}, {401, "-"}}},
+		// Invoices: each admin generates one for its own org; the list shows
+		// only the caller's org; another org's (or no) invoice is a 404.
+		{"POST", "/api/billing/invoices/generate", "/api/billing/invoices/generate", `{"period_start":"2025-01-01","period_end":"2025-01-31","group_by":"user"}`, field("invoice.org_id"),
+			[5]expect{{201, "acme"}, {403, "-"}, {201, "globex"}, {401, "-"}, {401, "-"}}},
+		{"GET", "/api/billing/invoices", "/api/billing/invoices", "", paths("invoices.#.org_id"),
+			[5]expect{{200, "acme"}, {403, "-"}, {200, "globex"}, {401, "-"}, {401, "-"}}},
+		{"GET", "/api/billing/invoices/{id}", "/api/billing/invoices/inv_0123456789abcdef0123", "", field("invoice.id"),
+			[5]expect{{404, "-"}, {403, "-"}, {404, "-"}, {401, "-"}, {401, "-"}}},
 	}
 
 	covered := map[string]bool{}

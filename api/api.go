@@ -10,15 +10,18 @@ import (
 	"bytes"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
 	json "github.com/goccy/go-json"
 	"github.com/valyala/fasthttp"
 
+	"github.com/infermeter/infermeter/alert"
 	"github.com/infermeter/infermeter/meter"
 	"github.com/infermeter/infermeter/meter/account"
 	"github.com/infermeter/infermeter/meter/pricing"
+	"github.com/infermeter/infermeter/schedule"
 	"github.com/infermeter/infermeter/store"
 )
 
@@ -44,10 +47,12 @@ type Options struct {
 	// Feed serves GET /ws/analytics (the live feed, which authenticates
 	// itself: it also takes ?token=); nil answers 404 there.
 	Feed fasthttp.RequestHandler
-	// options of alerts
-	// options of scheduled reports
-	// options of invoices
-	// options of the dashboard
+	// Alerts keeps and evaluates the alert rules (/api/account/alerts);
+	// nil answers 404 there.
+	Alerts *alert.Engine
+	// Schedules keeps and runs the scheduled reports (the routes under
+	// /reports); nil answers 404 there.
+	Schedules *schedule.Scheduler
 	// Dashboard serves the web dashboard: GET / and everything under
 	// /ui/ (it needs no key: the page signs in with the API); nil answers
 	// 404 there.
@@ -58,6 +63,10 @@ type Options struct {
 type API struct {
 	opt Options
 	now func() time.Time
+	// invoiceMu serialises the numbering of invoices: each org's numbers
+	// form one sequence, persisted in the store, and a number is never
+	// given twice.
+	invoiceMu sync.Mutex
 }
 
 // New builds the API.

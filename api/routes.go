@@ -57,9 +57,18 @@ var routes = []route{
 	{fasthttp.MethodPost, seg("api/organizations/{org}/members/{id}/rotate"), true, (*API).rotateMember},
 	{fasthttp.MethodGet, seg("api/analytics/metrics"), false, (*API).analyticsMetrics},
 	{fasthttp.MethodPost, seg("api/analytics/query"), false, (*API).analyticsQuery},
-	// routes of alerts
-	// routes of scheduled reports
-	// routes of invoices
+	{fasthttp.MethodPost, seg("api/account/alerts"), false, (*API).createAlert},
+	{fasthttp.MethodGet, seg("api/account/alerts"), false, (*API).listAlerts},
+	{fasthttp.MethodGet, seg("api/account/alerts/history"), false, (*API).alertHistory},
+	{fasthttp.MethodDelete, seg("api/account/alerts/{id}"), false, (*API).deleteAlert},
+	{fasthttp.MethodPost, seg("api/organizations/{org}/reports/schedule"), true, (*API).createSchedule},
+	{fasthttp.MethodGet, seg("api/organizations/{org}/reports/schedule"), true, (*API).listSchedules},
+	{fasthttp.MethodDelete, seg("api/organizations/{org}/reports/schedule/{id}"), true, (*API).deleteSchedule},
+	{fasthttp.MethodPost, seg("api/organizations/{org}/reports/schedule/{id}/run"), true, (*API).runSchedule},
+	{fasthttp.MethodGet, seg("api/organizations/{org}/reports/history"), true, (*API).scheduleHistory},
+	{fasthttp.MethodPost, seg("api/billing/invoices/generate"), true, (*API).generateInvoice},
+	{fasthttp.MethodGet, seg("api/billing/invoices"), true, (*API).listInvoices},
+	{fasthttp.MethodGet, seg("api/billing/invoices/{id}"), true, (*API).getInvoice},
 }
 
 func seg(p string) []string { return strings.Split(p, "/") }
