@@ -405,3 +405,12 @@ func buildAndRun(t *testing.T, o options) (*report, error) {
 	defer cancel()
 	return run(ctx, o)
 }
+
+// TestFastest keeps the fastest line of each benchmark, in first-seen order.
+func TestFastest(t *testing.T) {
+	lines := parseGoBench([]byte("pkg: x\nBenchmarkA-2 10 300 ns/op 1 dropped\nBenchmarkB-2 10 50 ns/op\nBenchmarkA-2 10 200 ns/op 2 dropped\nBenchmarkA-2 10 250 ns/op\n"))
+	got := fastest(lines)
+	if len(got) != 2 || got[0].Name != "A" || got[0].Metrics["ns/op"] != 200 || got[0].Metrics["dropped"] != 2 || got[1].Name != "B" {
+		t.Fatalf("%+v", got)
+	}
+}

@@ -69,7 +69,7 @@ type options struct {
 }
 
 // phases that -skip accepts.
-var phaseNames = []string{"gobench", "store", "proxy", "cells", "analytics"}
+var phaseNames = []string{"gobench", "product", "store", "proxy", "cells", "analytics"}
 
 func defaultOptions(quick bool) options {
 	o := options{
@@ -267,6 +267,7 @@ func run(ctx context.Context, o options) (*report, error) {
 		h.r.Phases = append(h.r.Phases, phase{Name: name, Took: time.Since(t0)})
 	}
 	step("gobench", func() { h.goBench(ctx) })
+	step("product", func() { h.productBench(ctx) })
 	step("store", h.storeRun)
 	step("proxy", h.proxyRuns)
 	h.seededRuns(step)
@@ -357,6 +358,17 @@ func (h *harness) goBench(ctx context.Context) {
 	h.r.GoBench, h.r.GoBenchCmd = res, cmd
 	if err != nil {
 		h.note("gobench: %s", err)
+	}
+}
+
+// productBench runs the feed and export benchmarks.
+func (h *harness) productBench(ctx context.Context) {
+	timeout := min(4*time.Minute, max(h.left()/3, 30*time.Second))
+	h.o.Logf("feed and export benchmarks (at most %s)", timeout)
+	res, cmds, err := runProductBench(ctx, h.o.Go, h.root, timeout)
+	h.r.Product, h.r.ProductCmds = res, cmds
+	if err != nil {
+		h.note("product: %s", err)
 	}
 }
 

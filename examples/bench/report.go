@@ -43,6 +43,10 @@ type report struct {
 	GoBench    []goBench
 	GoBenchCmd string
 
+	// Feed and export (go benchmarks of the product).
+	Product     []goBench
+	ProductCmds []string
+
 	// Memory with many cells.
 	Cells *storeRun
 	// Analytics over many request logs.
@@ -368,7 +372,7 @@ func (r *report) targets() []targetRow {
 		t.Measured += fmt.Sprintf(" (%.0f B without the cells)", lo)
 	}
 	rows = append(rows, t)
-	return rows
+	return append(rows, r.productTargets()...)
 }
 
 // human prints a count as 10M, 6.82M, 250k, 800.5k or 1234.
@@ -598,6 +602,25 @@ func (r *report) write(w io.Writer) {
 			}
 			p("| %s | %s | %.4g | %.0f | %.0f | %s |\n", strings.TrimPrefix(b.Pkg, "github.com/infermeter/infermeter/"), b.Name,
 				b.Metrics["ns/op"], b.Metrics["B/op"], b.Metrics["allocs/op"], strings.Join(other, ", "))
+		}
+	}
+
+	p("\n## Feed and export (go benchmarks)\n\n")
+	if len(r.Product) == 0 {
+		p("Not measured.\n")
+	} else {
+		for _, c := range r.ProductCmds {
+			p("`%s`\n\n", c)
+		}
+		p("| benchmark | ns/op | other |\n|---|---:|---|\n")
+		for _, b := range r.Product {
+			var other []string
+			for _, u := range b.Units {
+				if u != "ns/op" {
+					other = append(other, fmt.Sprintf("%.4g %s", b.Metrics[u], u))
+				}
+			}
+			p("| %s | %.4g | %s |\n", b.Name, b.Metrics["ns/op"], strings.Join(other, ", "))
 		}
 	}
 
