@@ -6,7 +6,7 @@ FUZZTIME ?= 10m
 SMOKETIME ?= 5s
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: help build run test test-short demo bench lint fuzz fuzz-smoke clean
+.PHONY: help build run test test-short demo bench lint fuzz fuzz-smoke clean vendor-ui screenshots
 
 help: ## list the targets
 	@grep -hE '^[a-z][a-z-]*:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -48,3 +48,16 @@ fuzz-smoke: ## run every fuzzer briefly (SMOKETIME each, default 5s)
 
 clean: ## remove build output and the demo data
 	rm -rf bin data demo-data
+
+UPLOT_DIST := dashboard/ui-src/node_modules/uplot
+
+vendor-ui: ## copy the dashboard's chart library (uPlot, pinned in dashboard/ui-src) into dashboard/assets/vendor (needs npm)
+	cd dashboard/ui-src && npm ci --ignore-scripts --no-audit --no-fund
+	cp $(UPLOT_DIST)/dist/uPlot.esm.js dashboard/assets/vendor/uplot.esm.js
+	cp $(UPLOT_DIST)/dist/uPlot.min.css dashboard/assets/vendor/uplot.min.css
+	cp $(UPLOT_DIST)/LICENSE dashboard/assets/vendor/uplot.LICENSE.txt
+	@echo "vendored uPlot $$(node -p 'require("./$(UPLOT_DIST)/package.json").version') into dashboard/assets/vendor"
+
+screenshots: ## write a PNG of every dashboard page into docs/screenshots (needs chromium)
+	mkdir -p docs/screenshots
+	INFERMETER_SCREENSHOTS=$(CURDIR)/docs/screenshots $(GO) test -count=1 -timeout 10m -run 'TestDashboardScreenshots$$' -v .

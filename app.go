@@ -16,6 +16,7 @@ import (
 	"github.com/infermeter/infermeter/api"
 	"github.com/infermeter/infermeter/api/feed"
 	"github.com/infermeter/infermeter/config"
+	"github.com/infermeter/infermeter/dashboard"
 	"github.com/infermeter/infermeter/meter"
 	"github.com/infermeter/infermeter/meter/account"
 	"github.com/infermeter/infermeter/meter/budget"
@@ -200,6 +201,7 @@ func newApp(cfg *config.Config, opt appOptions) (*app, error) {
 		Feed:          a.feed.Serve,
 		Alerts:        a.alerts,
 		Schedules:     a.schedules,
+		Dashboard:     dashboard.Handler(),
 	})
 	if len(cfg.Orgs) == 0 {
 		opt.Logf("infermeter: no orgs or members configured: every proxied request will get 401 (see examples/infermeter.yaml)")
