@@ -6,7 +6,7 @@ FUZZTIME ?= 10m
 SMOKETIME ?= 5s
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: help build run test test-short demo bench lint fuzz fuzz-smoke clean vendor-ui screenshots
+.PHONY: help build run test test-short demo bench lint fuzz fuzz-smoke clean vendor-ui screenshots soak
 
 help: ## list the targets
 	@grep -hE '^[a-z][a-z-]*:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -61,3 +61,9 @@ vendor-ui: ## copy the dashboard's chart library (uPlot, pinned in dashboard/ui-
 screenshots: ## write a PNG of every dashboard page into docs/screenshots (needs chromium)
 	mkdir -p docs/screenshots
 	INFERMETER_SCREENSHOTS=$(CURDIR)/docs/screenshots $(GO) test -count=1 -timeout 10m -run 'TestDashboardScreenshots$$' -v .
+
+SOAKFLAGS ?= -duration 30m -rate 2000 -stream-share 0.3
+
+soak: ## 30 min at 2k req/s (30% streamed) through the simulator; RSS and goroutines each minute must stay flat (SOAKFLAGS; not in CI)
+	$(GO) build -o $(BIN) .
+	$(GO) run ./examples/soak -bin $(BIN) $(SOAKFLAGS)
