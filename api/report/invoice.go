@@ -4,8 +4,6 @@ import (
 	"fmt"
 	"io"
 	"time"
-
-	"github.com/go-pdf/fpdf"
 )
 
 // Invoice is the content of a chargeback invoice document. The zero value
@@ -64,29 +62,11 @@ var invoiceColumns = [8]float64{30, 44, 22, 16, 18, 17, 15, 18}
 // stamps the document's creation date, so the same inv and now give the
 // same bytes.
 func WriteInvoicePDF(w io.Writer, inv *Invoice, now time.Time) error {
-	d := fpdf.New("P", "mm", "A4", "")
-	d.SetCatalogSort(true)
-	d.SetCreationDate(now.UTC())
-	d.SetModificationDate(now.UTC())
-	tr := d.UnicodeTranslatorFromDescriptor("")
-	p := &pdfWriter{d: d, tr: func(s string) string { return tr(printable(s)) }}
-	d.SetTitle(p.tr("Invoice "+inv.Number), false)
-	d.SetCreator("infermeter", false)
-	d.SetMargins(margin, margin, margin)
-	d.SetAutoPageBreak(true, margin)
-	d.AliasNbPages("")
-	d.SetFooterFunc(func() {
-		d.SetY(-margin + 3)
-		p.font("", 8)
-		d.SetTextColor(110, 110, 110)
-		d.CellFormat(0, 4, fmt.Sprintf("%s - page %d of {nb}", p.tr(inv.Number), d.PageNo()), "", 0, "C", false, 0, "")
-	})
-	d.AddPage()
-
+	p := newPDF("Invoice "+inv.Number, now)
 	p.font("B", 18)
 	p.cell(0, 10, "Invoice "+inv.Number, 1, "L")
 	p.font("", 10)
-	d.SetTextColor(80, 80, 80)
+	p.setTextColor(80, 80, 80)
 	for _, kv := range [][2]string{
 		{"Organisation", inv.Org},
 		{"Period", inv.Period},
@@ -98,7 +78,7 @@ func WriteInvoicePDF(w io.Writer, inv *Invoice, now time.Time) error {
 		p.cell(30, 5, kv[0], 0, "L")
 		p.cell(0, 5, kv[1], 1, "L")
 	}
-	d.Ln(2)
+	p.ln(2)
 
 	p.invoiceLines(inv.Lines)
 	p.invoiceSubtotals(inv.Subtotals, inv.TotalNano)
@@ -113,11 +93,12 @@ func WriteInvoicePDF(w io.Writer, inv *Invoice, now time.Time) error {
 		p.cell(contentW-120, lineH, kv[1], 1, "R")
 	}
 	p.font("B", 12)
-	d.SetDrawColor(0, 0, 0)
-	d.CellFormat(120, lineH+2, p.tr("Total"), "T", 0, "L", false, 0, "")
-	d.CellFormat(contentW-120, lineH+2, USD(inv.TotalNano), "T", 1, "R", false, 0, "")
+	p.setDrawColor(0, 0, 0)
+	p.cellFormat(120, lineH+2, "Total", "T", 0, "L", false)
+	p.cellFormat(contentW-120, lineH+2, USD(inv.TotalNano), "T", 1, "R", false)
 
-	if err := d.Output(w); err != nil {
+	err := p.finish(w, func(page, pages int) string { return fmt.Sprintf("%s - page %d of %d", inv.Number, page, pages) })
+	if err != nil {
 		return fmt.Errorf("cannot write the invoice PDF %q: %w", inv.Number, err)
 	}
 	return nil
@@ -126,14 +107,13 @@ func WriteInvoicePDF(w io.Writer, inv *Invoice, now time.Time) error {
 // invoiceLines writes the table of an invoice's lines.
 func (p *pdfWriter) invoiceLines(lines []InvoiceLine) {
 	p.heading("Charges", 3*lineH+8)
-	d := p.d
 	p.font("B", 8)
-	d.SetFillColor(235, 235, 235)
-	d.SetTextColor(0, 0, 0)
+	p.setFillColor(235, 235, 235)
+	p.setTextColor(0, 0, 0)
 	for i, h := range [8]string{"Group", "Model", "Billing", "Requests", "Input", "Output", "Cached", "Cost"} {
-		d.CellFormat(invoiceColumns[i], lineH, p.tr(h), "B", 0, invoiceAlign(i), true, 0, "")
+		p.cellFormat(invoiceColumns[i], lineH, h, "B", 0, invoiceAlign(i), true)
 	}
-	d.Ln(-1)
+	p.ln(-1)
 	p.font("", 8)
 	if len(lines) == 0 {
 		p.cell(0, lineH, "No usage in this period", 1, "L")
@@ -141,15 +121,15 @@ func (p *pdfWriter) invoiceLines(lines []InvoiceLine) {
 	}
 	for _, l := range lines {
 		cols := [8]string{
-			p.fit(p.tr(groupName(l.Group)), invoiceColumns[0]-2),
-			p.fit(p.tr(l.Model), invoiceColumns[1]-2),
-			p.fit(p.tr(l.BillingMode), invoiceColumns[2]-2),
+			p.fit(groupName(l.Group), invoiceColumns[0]-2),
+			p.fit(l.Model, invoiceColumns[1]-2),
+			p.fit(l.BillingMode, invoiceColumns[2]-2),
 			Int(l.Requests), Int(l.InputTokens), Int(l.OutputTokens), Int(l.CachedTokens), USD(l.CostNano),
 		}
 		for i, s := range cols {
-			d.CellFormat(invoiceColumns[i], lineH, s, "", 0, invoiceAlign(i), false, 0, "")
+			p.cell(invoiceColumns[i], lineH, s, 0, invoiceAlign(i))
 		}
-		d.Ln(-1)
+		p.ln(-1)
 	}
 }
 
@@ -157,33 +137,32 @@ func (p *pdfWriter) invoiceLines(lines []InvoiceLine) {
 // each group's part of total.
 func (p *pdfWriter) invoiceSubtotals(subs []InvoiceSubtotal, total int64) {
 	p.heading("Subtotals", 3*lineH+8)
-	d := p.d
 	widths := [4]float64{96, 28, 36, 20}
 	p.font("B", 9)
-	d.SetFillColor(235, 235, 235)
+	p.setFillColor(235, 235, 235)
 	for i, h := range [4]string{"Group", "Requests", "Cost", "Share"} {
 		align := "R"
 		if i == 0 {
 			align = "L"
 		}
-		d.CellFormat(widths[i], lineH, p.tr(h), "B", 0, align, true, 0, "")
+		p.cellFormat(widths[i], lineH, h, "B", 0, align, true)
 	}
-	d.Ln(-1)
+	p.ln(-1)
 	p.font("", 9)
 	if len(subs) == 0 {
 		p.cell(0, lineH, "None", 1, "L")
 		return
 	}
 	for _, s := range subs {
-		cols := [4]string{p.fit(p.tr(groupName(s.Group)), widths[0]-2), Int(s.Requests), USD(s.CostNano), Percent(s.CostNano, total)}
+		cols := [4]string{p.fit(groupName(s.Group), widths[0]-2), Int(s.Requests), USD(s.CostNano), Percent(s.CostNano, total)}
 		for i, v := range cols {
 			align := "R"
 			if i == 0 {
 				align = "L"
 			}
-			d.CellFormat(widths[i], lineH, v, "", 0, align, false, 0, "")
+			p.cell(widths[i], lineH, v, 0, align)
 		}
-		d.Ln(-1)
+		p.ln(-1)
 	}
 }
 

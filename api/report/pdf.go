@@ -1,15 +1,20 @@
 package report
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
-	"github.com/go-pdf/fpdf"
+	"github.com/signintech/gopdf"
+	"golang.org/x/image/font/gofont/gobold"
+	"golang.org/x/image/font/gofont/goregular"
 )
 
-// Page geometry of the usage report, in millimetres (A4 portrait).
+// Page geometry of the documents, in millimetres (A4 portrait).
 const (
 	pageW, pageH = 210.0, 297.0
 	margin       = 15.0
@@ -25,6 +30,19 @@ const (
 	xLabelWidth = 18.0
 )
 
+// Text placement in a cell: cellPad from its left or right edge, the
+// baseline 0.3 em below its middle.
+const (
+	cellPad = 1.0
+	mmPerPt = 25.4 / 72
+)
+
+// The family names of the embedded fonts in a document.
+const (
+	fontRegular = "GoRegular"
+	fontBold    = "GoBold"
+)
+
 // topColumns are the widths of the top-N tables: name, requests, tokens,
 // cost, share of the cost.
 var topColumns = [5]float64{78, 24, 30, 32, 16}
@@ -33,32 +51,14 @@ var topColumns = [5]float64{78, 24, 30, 32, 16}
 // creation date, so the same u and now give the same bytes. The content
 // streams are compressed (FlateDecode).
 func WriteUsagePDF(w io.Writer, u *Usage, now time.Time) error {
-	d := fpdf.New("P", "mm", "A4", "")
-	d.SetCatalogSort(true)
-	d.SetCreationDate(now.UTC()) // written without a zone: readers take UTC
-	d.SetModificationDate(now.UTC())
-	tr := d.UnicodeTranslatorFromDescriptor("") // UTF-8 to Windows-1252
-	p := &pdfWriter{d: d, tr: func(s string) string { return tr(printable(s)) }}
-	d.SetTitle(p.tr(u.Org+" usage report"), false)
-	d.SetCreator("infermeter", false)
-	d.SetMargins(margin, margin, margin)
-	d.SetAutoPageBreak(true, margin)
-	d.AliasNbPages("")
-	d.SetFooterFunc(func() {
-		d.SetY(-margin + 3)
-		p.font("", 8)
-		d.SetTextColor(110, 110, 110)
-		d.CellFormat(0, 4, fmt.Sprintf("Page %d of {nb}", d.PageNo()), "", 0, "C", false, 0, "")
-	})
-	d.AddPage()
-
+	p := newPDF(u.Org+" usage report", now)
 	p.font("B", 18)
 	p.cell(0, 10, u.Org+" usage report", 1, "L")
 	p.font("", 10)
-	d.SetTextColor(80, 80, 80)
+	p.setTextColor(80, 80, 80)
 	p.cell(0, 5, "Period: "+u.Period, 1, "L")
 	p.cell(0, 5, "Generated: "+u.Generated, 1, "L")
-	d.Ln(4)
+	p.ln(4)
 
 	p.overview(&u.Overview)
 	p.chart(u.ChartTitle, u.Bars)
@@ -66,37 +66,268 @@ func WriteUsagePDF(w io.Writer, u *Usage, now time.Time) error {
 	p.table("Top models", "Model", u.TopModels, u.Overview.CostNano)
 	p.table("Top departments", "Department", u.TopDepartments, u.Overview.CostNano)
 
-	if err := d.Output(w); err != nil {
+	err := p.finish(w, func(page, pages int) string { return fmt.Sprintf("Page %d of %d", page, pages) })
+	if err != nil {
 		return fmt.Errorf("cannot write the usage report PDF: %w", err)
 	}
 	return nil
 }
 
-// pdfWriter draws the parts of a report on one document.
+// pdfWriter lays out one document on gopdf the way the documents were
+// designed: a current position in millimetres from the top left, cells that
+// move it, and a page break before a cell that would cross the bottom
+// margin. Page footers are drawn by finish, when the number of pages is
+// known. It keeps the first error, which finish returns; it is used by one
+// goroutine.
 type pdfWriter struct {
-	d *fpdf.Fpdf
-	// tr makes a UTF-8 string printable in the core fonts.
-	tr func(string) string
+	d      *gopdf.GoPdf
+	x, y   float64 // the current position
+	lastH  float64 // the height of the last cell, for ln(-1)
+	size   float64 // the font size, in points
+	text   [3]uint8
+	fill   [3]uint8
+	draw   [3]uint8
+	lineW  float64
+	pages  int
+	footer bool // drawing footers: no page breaks
+	err    error
 }
 
+// newPDF starts an A4 document with the Go fonts embedded, titled title and
+// dated now, on its first page.
+func newPDF(title string, now time.Time) *pdfWriter {
+	d := &gopdf.GoPdf{}
+	d.Start(gopdf.Config{PageSize: gopdf.Rect{W: pageW, H: pageH}, Unit: gopdf.UnitMM})
+	p := &pdfWriter{d: d, lineW: 0.2}
+	for _, f := range []struct {
+		family string
+		ttf    []byte
+	}{{fontRegular, goregular.TTF}, {fontBold, gobold.TTF}} {
+		if err := d.AddTTFFontData(f.family, f.ttf); err != nil {
+			p.fail(fmt.Errorf("cannot embed the font %s: %w", f.family, err))
+		}
+	}
+	d.SetInfo(gopdf.PdfInfo{Title: metadata(title), Creator: "infermeter", CreationDate: now.UTC()})
+	p.font("", 10)
+	p.addPage()
+	return p
+}
+
+// fail keeps err if it is the first error.
+func (p *pdfWriter) fail(err error) {
+	if p.err == nil && err != nil {
+		p.err = err
+	}
+}
+
+// font selects the regular font, or the bold one for style "B", at size
+// points.
 func (p *pdfWriter) font(style string, size float64) {
-	p.d.SetFont("Helvetica", style, size)
+	family := fontRegular
+	if style == "B" {
+		family = fontBold
+	}
+	if err := p.d.SetFont(family, "", size); err != nil {
+		p.fail(fmt.Errorf("cannot select the font %s: %w", family, err))
+	}
+	p.size = size
+}
+
+func (p *pdfWriter) setTextColor(r, g, b uint8) { p.text = [3]uint8{r, g, b} }
+
+func (p *pdfWriter) setFillColor(r, g, b uint8) { p.fill = [3]uint8{r, g, b} }
+
+func (p *pdfWriter) setDrawColor(r, g, b uint8) {
+	p.draw = [3]uint8{r, g, b}
+	p.d.SetStrokeColor(r, g, b)
+}
+
+func (p *pdfWriter) setLineWidth(w float64) {
+	p.lineW = w
+	p.d.SetLineWidth(w)
+}
+
+// addPage starts a new page at the top margin. The graphics state does not
+// carry over pages in PDF: it sets the line width and colour again (which
+// also gives the page the content stream that finish writes its footer
+// into).
+func (p *pdfWriter) addPage() {
+	p.d.AddPage()
+	p.pages++
+	p.x, p.y = margin, margin
+	p.d.SetLineWidth(p.lineW)
+	p.d.SetStrokeColor(p.draw[0], p.draw[1], p.draw[2])
+}
+
+// setXY moves the current position.
+func (p *pdfWriter) setXY(x, y float64) { p.x, p.y = x, y }
+
+// ln moves to the start of the next line, h lower, or the height of the
+// last cell lower when h is negative.
+func (p *pdfWriter) ln(h float64) {
+	p.x = margin
+	if h < 0 {
+		h = p.lastH
+	}
+	p.y += h
 }
 
 // cell writes one text cell; ln 1 moves to the next line.
 func (p *pdfWriter) cell(w, h float64, s string, ln int, align string) {
-	p.d.CellFormat(w, h, p.tr(s), "", ln, align, false, 0, "")
+	p.cellFormat(w, h, s, "", ln, align, false)
+}
+
+// cellFormat writes a cell w wide (0: to the right margin) and h high at the
+// current position, on a new page if it would cross the bottom margin: its
+// background when fill, a line on its bottom ("B") or top ("T") border, and
+// s aligned "L", "R" or "C". ln 1 then moves to the next line, 0 to the
+// right of the cell.
+func (p *pdfWriter) cellFormat(w, h float64, s, border string, ln int, align string, fill bool) {
+	if !p.footer && p.y+h > pageH-margin {
+		x := p.x
+		p.addPage()
+		p.x = x
+	}
+	if w == 0 {
+		w = pageW - margin - p.x
+	}
+	if fill {
+		p.d.SetFillColor(p.fill[0], p.fill[1], p.fill[2])
+		p.d.RectFromUpperLeftWithStyle(p.x, p.y, w, h, "F")
+	}
+	switch border {
+	case "B":
+		p.d.Line(p.x, p.y+h, p.x+w, p.y+h)
+	case "T":
+		p.d.Line(p.x, p.y, p.x+w, p.y)
+	}
+	if s = p.printable(s); s != "" && p.err == nil { // no font after an error
+		dx := cellPad
+		switch align {
+		case "R":
+			dx = w - cellPad - p.width(s)
+		case "C":
+			dx = (w - p.width(s)) / 2
+		}
+		p.d.SetTextColor(p.text[0], p.text[1], p.text[2])
+		p.d.SetXY(p.x+dx, p.y+h/2+0.3*p.size*mmPerPt) // Text's y is the baseline
+		if err := p.d.Text(s); err != nil {
+			p.fail(fmt.Errorf("cannot write the text %q: %w", s, err))
+		}
+	}
+	p.lastH = h
+	if ln == 1 {
+		p.ln(h)
+	} else {
+		p.x += w
+	}
+}
+
+// rect fills a rectangle with the fill colour.
+func (p *pdfWriter) rect(x, y, w, h float64) {
+	p.d.SetFillColor(p.fill[0], p.fill[1], p.fill[2])
+	p.d.RectFromUpperLeftWithStyle(x, y, w, h, "F")
+}
+
+// width is the width of s in the current font, in millimetres.
+func (p *pdfWriter) width(s string) float64 {
+	if p.err != nil {
+		return 0 // there may be no font
+	}
+	w, err := p.d.MeasureTextWidth(s)
+	if err != nil {
+		p.fail(fmt.Errorf("cannot measure the text %q: %w", s, err))
+	}
+	return w
+}
+
+// printable replaces control characters with spaces and characters the
+// current font has no glyph for with U+FFFD.
+func (p *pdfWriter) printable(s string) string {
+	return strings.Map(func(r rune) rune {
+		switch {
+		case unicode.IsControl(r):
+			return ' '
+		case r < utf8.RuneSelf:
+			return r // the Go fonts have every printable ASCII character
+		}
+		if ok, err := p.d.IsCurrFontContainGlyph(r); !ok || err != nil {
+			return utf8.RuneError
+		}
+		return r
+	}, s)
+}
+
+// metadata makes s fit for the document information dictionary, which
+// gopdf writes as UTF-16 without surrogates: control characters become
+// spaces and characters outside the Basic Multilingual Plane U+FFFD.
+func metadata(s string) string {
+	return strings.Map(func(r rune) rune {
+		switch {
+		case unicode.IsControl(r):
+			return ' '
+		case r > 0xFFFF:
+			return utf8.RuneError
+		}
+		return r
+	}, s)
+}
+
+// fit makes s printable and shortens it with "..." until it is at most w
+// millimetres wide in the current font.
+func (p *pdfWriter) fit(s string, w float64) string {
+	s = p.printable(s)
+	total := p.width(s)
+	if total <= w {
+		return s
+	}
+	// Without kerning a string is as wide as its characters.
+	total += p.width("...")
+	for s != "" && total > w {
+		r, n := utf8.DecodeLastRuneInString(s)
+		total -= p.width(string(r))
+		s = s[:len(s)-n]
+	}
+	return s + "..."
+}
+
+// finish draws the footer of every page (footerText gives its text) and
+// writes the document to w.
+func (p *pdfWriter) finish(w io.Writer, footerText func(page, pages int) string) error {
+	p.footer = true
+	for page := 1; page <= p.pages && p.err == nil; page++ {
+		if err := p.d.SetPage(page); err != nil {
+			p.fail(fmt.Errorf("cannot go back to page %d of %d: %w", page, p.pages, err))
+			break
+		}
+		p.setXY(margin, pageH-margin+3)
+		p.font("", 8)
+		p.setTextColor(110, 110, 110)
+		p.cell(0, 4, footerText(page, p.pages), 0, "C")
+	}
+	if p.err != nil {
+		return p.err
+	}
+	// gopdf does not report write errors: render in memory, then write.
+	var buf bytes.Buffer
+	if _, err := p.d.WriteTo(&buf); err != nil {
+		return fmt.Errorf("cannot render the document: %w", err)
+	}
+	if _, err := buf.WriteTo(w); err != nil {
+		return err
+	}
+	return nil
 }
 
 // heading writes a section title, on a new page when fewer than room
 // millimetres are left below it.
 func (p *pdfWriter) heading(s string, room float64) {
-	if p.d.GetY()+room > pageH-margin {
-		p.d.AddPage()
+	if p.y+room > pageH-margin {
+		p.addPage()
 	}
-	p.d.Ln(3)
+	p.ln(3)
 	p.font("B", 13)
-	p.d.SetTextColor(0, 0, 0)
+	p.setTextColor(0, 0, 0)
 	p.cell(0, 8, s, 1, "L")
 }
 
@@ -117,10 +348,10 @@ func (p *pdfWriter) overview(o *Overview) {
 	}
 	for i, kv := range pairs {
 		p.font("", 10)
-		p.d.SetTextColor(90, 90, 90)
+		p.setTextColor(90, 90, 90)
 		p.cell(36, lineH, kv[0], 0, "L")
 		p.font("B", 10)
-		p.d.SetTextColor(0, 0, 0)
+		p.setTextColor(0, 0, 0)
 		ln := 0
 		if i%2 == 1 {
 			ln = 1
@@ -129,14 +360,13 @@ func (p *pdfWriter) overview(o *Overview) {
 	}
 }
 
-// chart draws the bars of cost over time with fpdf rectangles and lines.
+// chart draws the bars of cost over time with rectangles and lines.
 func (p *pdfWriter) chart(title string, bars []Bar) {
 	if title == "" {
 		title = "Cost over time (USD)"
 	}
 	p.heading(title, chartH+25)
-	d := p.d
-	top := d.GetY() + 3
+	top := p.y + 3
 	x0, plotW := margin+axisW, contentW-axisW
 	bottom := top + chartH
 	var peak int64
@@ -144,31 +374,31 @@ func (p *pdfWriter) chart(title string, bars []Bar) {
 		peak = max(peak, b.CostNano)
 	}
 	// Axes and grid lines at 0, half and the peak.
-	d.SetDrawColor(200, 200, 200)
-	d.SetLineWidth(0.1)
+	p.setDrawColor(200, 200, 200)
+	p.setLineWidth(0.1)
 	for _, f := range []float64{0, 0.5, 1} {
 		y := bottom - f*chartH
-		d.Line(x0, y, x0+plotW, y)
+		p.d.Line(x0, y, x0+plotW, y)
 	}
 	p.font("", 7)
-	d.SetTextColor(90, 90, 90)
+	p.setTextColor(90, 90, 90)
 	for _, t := range []struct {
 		f float64
 		v int64
 	}{{0, 0}, {0.5, peak / 2}, {1, peak}} {
-		d.SetXY(margin, bottom-t.f*chartH-2)
+		p.setXY(margin, bottom-t.f*chartH-2)
 		p.cell(axisW-2, 4, USD(t.v), 0, "R")
 	}
 	if n := len(bars); n > 0 {
 		slot := plotW / float64(n)
 		barW := max(slot*0.7, 0.2)
-		d.SetFillColor(52, 101, 164)
+		p.setFillColor(52, 101, 164)
 		for i, b := range bars {
 			if b.CostNano <= 0 || peak == 0 {
 				continue
 			}
 			h := float64(b.CostNano) / float64(peak) * chartH
-			d.Rect(x0+float64(i)*slot+(slot-barW)/2, bottom-h, barW, h, "F")
+			p.rect(x0+float64(i)*slot+(slot-barW)/2, bottom-h, barW, h)
 		}
 		step := (n + maxXLabels - 1) / maxXLabels
 		for i := 0; i < n; i += step {
@@ -179,33 +409,32 @@ func (p *pdfWriter) chart(title string, bars []Bar) {
 		}
 	}
 	if peak == 0 {
-		d.SetXY(x0, top+chartH/2-3)
+		p.setXY(x0, top+chartH/2-3)
 		p.cell(plotW, 6, "No cost in this period", 0, "C")
 	}
-	d.SetXY(margin, bottom+7)
+	p.setXY(margin, bottom+7)
 }
 
 // xLabel writes a label centred on x below the chart.
 func (p *pdfWriter) xLabel(x, bottom float64, s string) {
-	p.d.SetXY(x-xLabelWidth/2, bottom+1)
+	p.setXY(x-xLabelWidth/2, bottom+1)
 	p.cell(xLabelWidth, 4, s, 0, "C")
 }
 
 // table writes a top-N table; share is each line's part of total.
 func (p *pdfWriter) table(title, nameCol string, lines []Line, total int64) {
 	p.heading(title, 3*lineH+8)
-	d := p.d
 	p.font("B", 9)
-	d.SetFillColor(235, 235, 235)
-	d.SetTextColor(0, 0, 0)
+	p.setFillColor(235, 235, 235)
+	p.setTextColor(0, 0, 0)
 	for i, h := range [5]string{nameCol, "Requests", "Tokens", "Cost", "Share"} {
 		align := "R"
 		if i == 0 {
 			align = "L"
 		}
-		d.CellFormat(topColumns[i], lineH, p.tr(h), "B", 0, align, true, 0, "")
+		p.cellFormat(topColumns[i], lineH, h, "B", 0, align, true)
 	}
-	d.Ln(-1)
+	p.ln(-1)
 	p.font("", 9)
 	if len(lines) == 0 {
 		p.cell(0, lineH, "None", 1, "L")
@@ -213,7 +442,7 @@ func (p *pdfWriter) table(title, nameCol string, lines []Line, total int64) {
 	}
 	for _, l := range lines {
 		cols := [5]string{
-			p.fit(p.tr(l.Name), topColumns[0]-2),
+			p.fit(l.Name, topColumns[0]-2),
 			Int(l.Requests), Int(l.Tokens), USD(l.CostNano), Percent(l.CostNano, total),
 		}
 		for i, s := range cols {
@@ -221,31 +450,8 @@ func (p *pdfWriter) table(title, nameCol string, lines []Line, total int64) {
 			if i == 0 {
 				align = "L"
 			}
-			d.CellFormat(topColumns[i], lineH, s, "", 0, align, false, 0, "")
+			p.cell(topColumns[i], lineH, s, 0, align)
 		}
-		d.Ln(-1)
+		p.ln(-1)
 	}
-}
-
-// printable replaces control characters, which the core fonts cannot
-// show, with spaces.
-func printable(s string) string {
-	return strings.Map(func(r rune) rune {
-		if r < 0x20 || r == 0x7f {
-			return ' '
-		}
-		return r
-	}, s)
-}
-
-// fit shortens s (already translated) with "..." until it is at most w
-// millimetres wide in the current font.
-func (p *pdfWriter) fit(s string, w float64) string {
-	if p.d.GetStringWidth(s) <= w {
-		return s
-	}
-	for len(s) > 0 && p.d.GetStringWidth(s+"...") > w {
-		s = s[:len(s)-1]
-	}
-	return s + "..."
 }

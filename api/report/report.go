@@ -1,11 +1,16 @@
-// Package report renders the documents that admins download or receive: the
-// usage report as a PDF today (invoices and scheduled reports can reuse its
-// writer and formatting). It draws what it is given; the numbers come from
-// package api, which owns the queries.
+// Package report renders the documents that admins download or receive as
+// PDF: the usage report, invoices and scheduled reports, on one writer
+// (github.com/signintech/gopdf). It draws what it is given; the numbers come
+// from package api, which owns the queries.
 //
 // Money is formatted exactly from nano-dollars (no float rounding), counts
-// with thousands separators. Text is written with the PDF core fonts in
-// Windows-1252: characters outside it show as "?".
+// with thousands separators. Text is drawn with the Go fonts (regular and
+// bold, compiled in from golang.org/x/image/font/gofont and embedded as
+// subsets: nothing is read from the machine). They cover Latin-1 and Latin
+// Extended-A (the Western and Central European letters), basic Greek and
+// Cyrillic; other characters, such as "東京", show as "�" (U+FFFD), and
+// control characters as spaces. Each font has a ToUnicode map, so the text
+// of a document can be copied and searched.
 package report
 
 import (

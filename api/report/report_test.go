@@ -10,6 +10,9 @@ import (
 
 	"github.com/infermeter/infermeter/api/report"
 	"github.com/infermeter/infermeter/api/report/reporttest"
+	"golang.org/x/image/font/gofont/gobold"
+	"golang.org/x/image/font/gofont/goregular"
+	"golang.org/x/image/font/sfnt"
 )
 
 func TestUSD(t *testing.T) {
@@ -174,5 +177,89 @@ func TestUsagePDFLong(t *testing.T) {
 	}
 	if short != 40 {
 		t.Fatalf("%d member lines, want 40", short)
+	}
+}
+
+// TestPDFCharacters checks what the embedded Go fonts show: Latin, Greek and
+// Cyrillic as written, characters they lack as U+FFFD, control characters
+// as spaces; a long name is shortened by whole characters.
+func TestPDFCharacters(t *testing.T) {
+	u := &report.Usage{
+		Org: "Zürich Łódź Ελλάδα Москва 東京 \U0001F600 a\u00a0b\tc\u0085d\xff",
+		TopMembers: []report.Line{
+			{Name: strings.Repeat("ü", 100)},
+			{Name: "東京 " + strings.Repeat("Ж", 100)},
+		},
+	}
+	var buf bytes.Buffer
+	if err := report.WriteUsagePDF(&buf, u, time.Unix(0, 0)); err != nil {
+		t.Fatal(err)
+	}
+	text, err := reporttest.Text(buf.Bytes())
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{
+		"Zürich Łódź Ελλάδα Москва \uFFFD\uFFFD \uFFFD a\u00a0b c d\uFFFD usage report",
+		strings.Repeat("ü", 41) + "...", // 76 mm at 9 pt,
+		"\uFFFD\uFFFD " + strings.Repeat("Ж", 22) + "...",
+	}
+	if text[0] != want[0] {
+		t.Errorf("title %q, want %q", text[0], want[0])
+	}
+	for _, w := range want[1:] {
+		if !slices.Contains(text, w) {
+			t.Errorf("no %q in %q", w, text)
+		}
+	}
+}
+
+// TestPDFEveryCharacter writes every character of the Basic Multilingual
+// Plane and a few beyond, in the bold font (the title) and the regular one
+// (the period), and reads them back: the characters the font has as
+// written (each has its own glyph), control characters as spaces, the
+// others as U+FFFD.
+func TestPDFEveryCharacter(t *testing.T) {
+	var all []rune
+	for r := rune(0); r <= 0x10FFFF; r++ {
+		if r <= 0xFFFF && (r < 0xD800 || r > 0xDFFF) || r == 0x10000 || r == 0x1F600 || r == 0x10FFFF {
+			all = append(all, r)
+		}
+	}
+	shown := func(ttf []byte) string {
+		t.Helper()
+		f, err := sfnt.Parse(ttf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var buf sfnt.Buffer
+		out := make([]rune, len(all))
+		for i, r := range all {
+			g, err := f.GlyphIndex(&buf, r)
+			switch {
+			case r < 0x20 || r >= 0x7f && r < 0xa0:
+				out[i] = ' '
+			case err != nil || g == 0:
+				out[i] = '\uFFFD'
+			default:
+				out[i] = r
+			}
+		}
+		return string(out)
+	}
+	u := &report.Usage{Org: string(all), Period: string(all)}
+	var buf bytes.Buffer
+	if err := report.WriteUsagePDF(&buf, u, time.Unix(0, 0)); err != nil {
+		t.Fatal(err)
+	}
+	text, err := reporttest.Text(buf.Bytes())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := shown(gobold.TTF) + " usage report"; text[0] != want {
+		t.Errorf("bold: %q", text[0])
+	}
+	if want := "Period: " + shown(goregular.TTF); text[1] != want {
+		t.Errorf("regular: %q", text[1])
 	}
 }

@@ -4,8 +4,6 @@ import (
 	"fmt"
 	"io"
 	"time"
-
-	"github.com/go-pdf/fpdf"
 )
 
 // Scheduled is the content of a scheduled report: a title block and one
@@ -45,37 +43,20 @@ type Table struct {
 // WriteScheduledPDF writes s as a PDF document to w. now stamps the
 // document's creation date, so the same s and now give the same bytes.
 func WriteScheduledPDF(w io.Writer, s *Scheduled, now time.Time) error {
-	d := fpdf.New("P", "mm", "A4", "")
-	d.SetCatalogSort(true)
-	d.SetCreationDate(now.UTC())
-	d.SetModificationDate(now.UTC())
-	tr := d.UnicodeTranslatorFromDescriptor("")
-	p := &pdfWriter{d: d, tr: func(s string) string { return tr(printable(s)) }}
 	title := s.Org + " report: " + s.Name
-	d.SetTitle(p.tr(title), false)
-	d.SetCreator("infermeter", false)
-	d.SetMargins(margin, margin, margin)
-	d.SetAutoPageBreak(true, margin)
-	d.AliasNbPages("")
-	d.SetFooterFunc(func() {
-		d.SetY(-margin + 3)
-		p.font("", 8)
-		d.SetTextColor(110, 110, 110)
-		d.CellFormat(0, 4, fmt.Sprintf("Page %d of {nb}", d.PageNo()), "", 0, "C", false, 0, "")
-	})
-	d.AddPage()
-
+	p := newPDF(title, now)
 	p.font("B", 18)
 	p.cell(0, 10, title, 1, "L")
 	p.font("", 10)
-	d.SetTextColor(80, 80, 80)
+	p.setTextColor(80, 80, 80)
 	p.cell(0, 5, "Period: "+s.Period, 1, "L")
 	p.cell(0, 5, "Generated: "+s.Generated, 1, "L")
-	d.Ln(4)
+	p.ln(4)
 	for i := range s.Sections {
 		p.section(&s.Sections[i])
 	}
-	if err := d.Output(w); err != nil {
+	err := p.finish(w, func(page, pages int) string { return fmt.Sprintf("Page %d of %d", page, pages) })
+	if err != nil {
 		return fmt.Errorf("cannot write the scheduled report PDF: %w", err)
 	}
 	return nil
@@ -86,10 +67,10 @@ func (p *pdfWriter) section(s *Section) {
 	p.heading(s.Title, 3*lineH+8)
 	for i, kv := range s.Pairs {
 		p.font("", 10)
-		p.d.SetTextColor(90, 90, 90)
+		p.setTextColor(90, 90, 90)
 		p.cell(36, lineH, kv[0], 0, "L")
 		p.font("B", 10)
-		p.d.SetTextColor(0, 0, 0)
+		p.setTextColor(0, 0, 0)
 		ln := 0
 		if i%2 == 1 || i == len(s.Pairs)-1 {
 			ln = 1
@@ -103,7 +84,6 @@ func (p *pdfWriter) section(s *Section) {
 
 // textTable writes a table of text cells.
 func (p *pdfWriter) textTable(t *Table) {
-	d := p.d
 	if len(t.Columns) == 0 {
 		return
 	}
@@ -120,23 +100,23 @@ func (p *pdfWriter) textTable(t *Table) {
 		}
 		return "R"
 	}
-	if p.d.GetY()+3*lineH+6 > pageH-margin {
-		p.d.AddPage()
+	if p.y+3*lineH+6 > pageH-margin {
+		p.addPage()
 	}
 	if t.Title != "" {
-		p.d.Ln(1)
+		p.ln(1)
 		p.font("B", 10)
-		d.SetTextColor(0, 0, 0)
+		p.setTextColor(0, 0, 0)
 		p.cell(0, lineH, t.Title, 1, "L")
 	}
 	header := func() {
 		p.font("B", 9)
-		d.SetFillColor(235, 235, 235)
-		d.SetTextColor(0, 0, 0)
+		p.setFillColor(235, 235, 235)
+		p.setTextColor(0, 0, 0)
 		for i, h := range t.Columns {
-			d.CellFormat(widths[i], lineH, p.tr(h), "B", 0, align(i), true, 0, "")
+			p.cellFormat(widths[i], lineH, h, "B", 0, align(i), true)
 		}
-		d.Ln(-1)
+		p.ln(-1)
 		p.font("", 9)
 	}
 	header()
@@ -145,8 +125,8 @@ func (p *pdfWriter) textTable(t *Table) {
 		return
 	}
 	for _, row := range t.Rows {
-		if d.GetY()+lineH > pageH-margin {
-			d.AddPage()
+		if p.y+lineH > pageH-margin {
+			p.addPage()
 			header()
 		}
 		for i := range t.Columns {
@@ -154,8 +134,8 @@ func (p *pdfWriter) textTable(t *Table) {
 			if i < len(row) {
 				s = row[i]
 			}
-			d.CellFormat(widths[i], lineH, p.fit(p.tr(s), widths[i]-2), "", 0, align(i), false, 0, "")
+			p.cell(widths[i], lineH, p.fit(s, widths[i]-2), 0, align(i))
 		}
-		d.Ln(-1)
+		p.ln(-1)
 	}
 }
