@@ -2,9 +2,12 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -15,6 +18,7 @@ import (
 	"github.com/infermeter/infermeter/alert"
 	"github.com/infermeter/infermeter/api"
 	"github.com/infermeter/infermeter/api/feed"
+	"github.com/infermeter/infermeter/authlimit"
 	"github.com/infermeter/infermeter/config"
 	"github.com/infermeter/infermeter/dashboard"
 	"github.com/infermeter/infermeter/meter"
@@ -40,6 +44,10 @@ type appOptions struct {
 	// ScheduleInterval is how often due scheduled reports are looked for;
 	// 0 is 30s.
 	ScheduleInterval time.Duration
+	// AuthLimit configures the failed-authentication throttle shared by
+	// both listeners; the zero value is authlimit's defaults (10 failures
+	// a minute per address).
+	AuthLimit authlimit.Options
 }
 
 // app is one running infermeter: the parts and their listeners.
@@ -60,6 +68,8 @@ type app struct {
 	closeErr           error
 	alerts             *alert.Engine
 	schedules          *schedule.Scheduler
+	// adminTLS is the admin listener's TLS config; nil serves plain HTTP.
+	adminTLS *tls.Config
 }
 
 // evictEvery is how often expired request logs are dropped.
@@ -71,6 +81,13 @@ func newApp(cfg *config.Config, opt appOptions) (*app, error) {
 		opt.Logf = func(string, ...any) {}
 	}
 	a := &app{cfg: cfg, logf: opt.Logf}
+	if cfg.AdminTLS.Cert != "" || cfg.AdminTLS.Key != "" {
+		tc, err := loadAdminTLS(cfg.AdminTLS)
+		if err != nil {
+			return nil, err
+		}
+		a.adminTLS = tc
+	}
 	catalog, err := pricing.Load(cfg.PricingFile)
 	if err != nil {
 		return nil, err
@@ -98,6 +115,9 @@ func newApp(cfg *config.Config, opt appOptions) (*app, error) {
 		return nil, err
 	}
 	set := metrics.NewSet()
+	limOpt := opt.AuthLimit
+	limOpt.Metrics = set
+	authLimit := authlimit.New(limOpt)
 	var lastEvict time.Time
 	a.meter = meter.New(meter.Options{
 		FlushInterval: cfg.FlushInterval,
@@ -153,6 +173,7 @@ func newApp(cfg *config.Config, opt appOptions) (*app, error) {
 		Now:             opt.Now,
 		Budget:          a.budget,
 		Logf:            opt.Logf,
+		AuthLimit:       authLimit,
 	})
 	if err != nil {
 		_ = st.Close()
@@ -167,6 +188,7 @@ func newApp(cfg *config.Config, opt appOptions) (*app, error) {
 		Now:          opt.Now,
 		CostInterval: opt.FeedCostInterval,
 		Metrics:      set,
+		AuthLimit:    authLimit,
 	})
 	a.alerts, err = alert.New(alert.Options{
 		Store: st, Meter: a.meter, Accounts: dir, Mailer: notify.NewMailer(cfg.SMTP),
@@ -202,6 +224,8 @@ func newApp(cfg *config.Config, opt appOptions) (*app, error) {
 		Alerts:        a.alerts,
 		Schedules:     a.schedules,
 		Dashboard:     dashboard.Handler(),
+		Origins:       cfg.CORSOrigins,
+		AuthLimit:     authLimit,
 	})
 	if len(cfg.Orgs) == 0 {
 		opt.Logf("infermeter: no orgs or members configured: every proxied request will get 401 (see examples/infermeter.yaml)")
@@ -221,23 +245,59 @@ func (a *app) Start() error {
 		_ = a.proxyLn.Close()
 		return fmt.Errorf("cannot listen on admin_listen %q: %w", a.cfg.AdminListen, err)
 	}
+	scheme := "http"
+	if a.adminTLS != nil {
+		a.adminLn = tls.NewListener(a.adminLn, a.adminTLS)
+		scheme = "https"
+	} else if addr, ok := a.adminLn.Addr().(*net.TCPAddr); ok && !addr.IP.IsLoopback() {
+		a.logf("infermeter: warning: the admin listener %s is reachable beyond this host and serves plain HTTP: "+
+			"member keys would cross the network in clear; set admin_tls or bind admin_listen to 127.0.0.1", a.adminLn.Addr())
+	}
 	a.meter.Start()
 	a.alerts.Start()
 	a.schedules.Start()
 	a.proxySrv = a.proxy.Server()
 	a.adminSrv = &fasthttp.Server{
 		Handler:               a.api.Handler,
+		ErrorHandler:          a.api.ErrorHandler,
 		Name:                  "infermeter-admin",
 		NoDefaultServerHeader: true,
 		ReadTimeout:           30 * time.Second,
 		IdleTimeout:           90 * time.Second,
 		CloseOnShutdown:       true,
+		MaxRequestBodySize:    api.MaxBodyBytes,
+		ReadBufferSize:        api.MaxHeaderBytes,
 	}
 	a.serve(a.proxySrv, a.proxyLn, "proxy")
 	a.serve(a.adminSrv, a.adminLn, "admin")
 	a.ready.Store(true)
-	a.logf("infermeter: proxy on %s, admin on %s, data in %s", a.proxyLn.Addr(), a.adminLn.Addr(), a.cfg.DataDir)
+	a.logf("infermeter: proxy on %s, admin on %s://%s, data in %s", a.proxyLn.Addr(), scheme, a.adminLn.Addr(), a.cfg.DataDir)
 	return nil
+}
+
+// loadAdminTLS reads the admin listener's certificate and key; an error
+// names the file at fault. The listener then speaks TLS 1.2 or later only.
+func loadAdminTLS(c config.AdminTLS) (*tls.Config, error) {
+	certPEM, err := os.ReadFile(c.Cert)
+	if err != nil {
+		return nil, fmt.Errorf("admin_tls.cert: cannot read %q: %w", c.Cert, err)
+	}
+	keyPEM, err := os.ReadFile(c.Key)
+	if err != nil {
+		return nil, fmt.Errorf("admin_tls.key: cannot read %q: %w", c.Key, err)
+	}
+	pair, err := tls.X509KeyPair(certPEM, keyPEM)
+	if err != nil {
+		if b, _ := pem.Decode(certPEM); b == nil || b.Type != "CERTIFICATE" {
+			return nil, fmt.Errorf("admin_tls.cert: %q holds no PEM certificate: %w", c.Cert, err)
+		}
+		return nil, fmt.Errorf("admin_tls.key: %q is not a PEM private key of the certificate %q: %w", c.Key, c.Cert, err)
+	}
+	return &tls.Config{
+		Certificates: []tls.Certificate{pair},
+		MinVersion:   tls.VersionTLS12,
+		NextProtos:   []string{"http/1.1"},
+	}, nil
 }
 
 func (a *app) serve(s *fasthttp.Server, ln net.Listener, name string) {
@@ -278,6 +338,14 @@ func (a *app) close() error {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		_ = a.adminSrv.ShutdownWithContext(ctx)
 		cancel()
+	}
+	// Shutdown closes only the listeners its Serve has registered: one
+	// whose serving goroutine had not started yet is closed here, so that
+	// its Serve returns at once.
+	for _, ln := range []net.Listener{a.proxyLn, a.adminLn} {
+		if ln != nil {
+			_ = ln.Close()
+		}
 	}
 	a.serving.Wait()
 	// The alert and report loops stop before the meter's last flush and

@@ -5,10 +5,13 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/fasthttp/websocket"
 	"github.com/tidwall/gjson"
 
 	"github.com/infermeter/infermeter/api"
+	"github.com/infermeter/infermeter/authlimit"
 	"github.com/infermeter/infermeter/examples/simulator/sim"
 )
 
@@ -18,7 +21,9 @@ import (
 func TestIsolationMatrix(t *testing.T) {
 	_, base := startSim(t, sim.Options{})
 	cfg := testConfig(t, base, t.TempDir(), "")
-	_, proxyURL, admin := startApp(t, cfg, appOptions{})
+	// The matrix sends dozens of revoked keys from one address: the
+	// failed-authentication throttle (authlimit_test.go) is set out of reach.
+	_, proxyURL, admin := startApp(t, cfg, appOptions{AuthLimit: authlimit.Options{Max: 1000}})
 
 	do := func(method, path, key, body string) (int, gjson.Result) {
 		t.Helper()
@@ -193,8 +198,11 @@ func TestIsolationMatrix(t *testing.T) {
 			}
 		}
 	}
-	// The matrix covers every route the API serves.
-	for _, r := range api.Routes() {
+	// The live feed, as the same identities.
+	isolateFeed(t, admin, proxyURL, revoked)
+	covered["GET /ws/analytics"] = true
+	// The matrix covers every route the API serves, and the feed.
+	for _, r := range append(api.Routes(), api.RouteInfo{Method: "GET", Pattern: "/ws/analytics"}) {
 		if !covered[r.Method+" "+r.Pattern] {
 			t.Errorf("the isolation matrix does not cover %s %s", r.Method, r.Pattern)
 		}
@@ -203,5 +211,75 @@ func TestIsolationMatrix(t *testing.T) {
 	st, _, _ = call(t, "POST", proxyURL+"/v1/chat/completions", map[string]string{"Authorization": "Bearer " + revoked}, chat)
 	if st != http.StatusUnauthorized {
 		t.Fatalf("revoked key on the proxy: %d", st)
+	}
+}
+
+// isolateFeed checks /ws/analytics as the five identities: the org's admin
+// receives the whole org, a member only its own events, another org's
+// admin is refused the org (subscribe_error forbidden, close 1008) and
+// receives only its own org, no key and a revoked key get 401 before the
+// upgrade.
+func isolateFeed(t *testing.T, admin, proxyURL, revoked string) {
+	t.Helper()
+	url := "ws" + strings.TrimPrefix(admin, "http") + "/ws/analytics"
+	dial := func(key string) (*websocket.Conn, int) {
+		t.Helper()
+		h := http.Header{}
+		if key != "" {
+			h.Set("Authorization", "Bearer "+key)
+		}
+		c, resp, err := (&websocket.Dialer{HandshakeTimeout: 10 * time.Second}).Dial(url, h)
+		if err != nil {
+			if resp == nil {
+				t.Fatalf("cannot dial the feed: %s", err)
+			}
+			return nil, resp.StatusCode
+		}
+		t.Cleanup(func() { _ = c.Close() })
+		return c, resp.StatusCode
+	}
+	for _, k := range []struct{ name, key string }{{"no key", ""}, {"revoked", revoked}} {
+		if _, st := dial(k.key); st != http.StatusUnauthorized {
+			t.Errorf("feed as %s: status %d, want 401", k.name, st)
+		}
+	}
+	// Another org's admin asking for acme.
+	c, _ := dial(keyEve)
+	if err := c.WriteJSON(map[string]any{"type": "subscribe", "org_id": "acme"}); err != nil {
+		t.Fatal(err)
+	}
+	if j := feedNext(t, c); j.Get("type").String() != "subscribe_error" || j.Get("code").String() != "forbidden" {
+		t.Errorf("feed: eve subscribing to acme: %s", j.Raw)
+	}
+	_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, _, err := c.ReadMessage(); !websocket.IsCloseError(err, websocket.ClosePolicyViolation) {
+		t.Errorf("feed: eve subscribing to acme: %v, want close 1008", err)
+	}
+
+	alice := feedClient(t, admin, keyAlice, false, "acme", "request")
+	bob := feedClient(t, admin, keyBob, false, "acme", "request")
+	eve := feedClient(t, admin, keyEve, false, "globex", "request")
+	// Each connection delivers in order: alice, eve, bob, eve again.
+	for _, k := range []string{keyAlice, keyEve, keyBob, keyEve} {
+		st, b, _ := call(t, "POST", proxyURL+"/v1/chat/completions", map[string]string{"Authorization": "Bearer " + k}, `{"model":"gpt-4o-mini","messages":[]}`)
+		if st != 200 {
+			t.Fatalf("chat: %d %s", st, b)
+		}
+	}
+	for _, w := range []struct {
+		name string
+		c    *websocket.Conn
+		want []string
+	}{
+		{"admin", alice, []string{"acme/alice", "acme/bob"}},
+		{"member", bob, []string{"acme/bob"}},
+		{"other-admin", eve, []string{"globex/eve", "globex/eve"}},
+	} {
+		for i, want := range w.want {
+			j := feedEvent(t, w.c)
+			if got := j.Get("org_id").String() + "/" + j.Get("user_id").String(); got != want {
+				t.Errorf("feed as %s: event %d is %s, want %s", w.name, i, got, want)
+			}
+		}
 	}
 }

@@ -38,6 +38,7 @@ func main() {
 		return
 	}
 
+	ignoreFileSizeSignal()
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	logger := log.New(os.Stderr, "", log.LstdFlags|log.Lmicroseconds)

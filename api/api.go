@@ -8,6 +8,7 @@ package api
 
 import (
 	"bytes"
+	"errors"
 	"strconv"
 	"strings"
 	"sync"
@@ -18,6 +19,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/infermeter/infermeter/alert"
+	"github.com/infermeter/infermeter/authlimit"
 	"github.com/infermeter/infermeter/meter"
 	"github.com/infermeter/infermeter/meter/account"
 	"github.com/infermeter/infermeter/meter/pricing"
@@ -57,6 +59,13 @@ type Options struct {
 	// /ui/ (it needs no key: the page signs in with the API); nil answers
 	// 404 there.
 	Dashboard fasthttp.RequestHandler
+	// Origins are the browser origins allowed by CORS on /api/: "*" or
+	// exact "scheme://host[:port]" values (the config's cors_origins).
+	// Empty turns CORS off: no Access-Control-* header is ever sent.
+	Origins []string
+	// AuthLimit throttles client addresses that keep sending unknown keys
+	// (429 rate_limited with Retry-After); nil throttles nothing.
+	AuthLimit *authlimit.Limiter
 }
 
 // API is the admin HTTP handler. Safe for concurrent use.
@@ -118,12 +127,60 @@ func (a *API) Handler(ctx *fasthttp.RequestCtx) {
 		a.fail(ctx, fasthttp.StatusNotFound, "not_found", "no such route: "+path)
 		return
 	}
+	if a.cors(ctx, method, path) {
+		return
+	}
+	now := a.now()
+	if wait, ok := a.opt.AuthLimit.Throttled(ctx.RemoteIP(), now); ok {
+		a.throttled(ctx, wait)
+		return
+	}
 	m, ok := a.authenticate(ctx)
 	if !ok {
+		if len(ctx.Request.Header.Peek("Authorization")) > 0 {
+			a.opt.AuthLimit.Fail(ctx.RemoteIP(), now)
+		}
 		a.fail(ctx, fasthttp.StatusUnauthorized, "unauthorized", "missing or invalid bearer key")
 		return
 	}
 	a.dispatch(ctx, m, method, path)
+}
+
+// throttled refuses a request from an address that failed to authenticate
+// too often: 429 rate_limited with Retry-After in whole seconds (rounded
+// up).
+func (a *API) throttled(ctx *fasthttp.RequestCtx, wait time.Duration) {
+	secs := strconv.FormatInt(int64((wait+time.Second-1)/time.Second), 10)
+	ctx.Response.Header.Set("Retry-After", secs)
+	a.fail(ctx, fasthttp.StatusTooManyRequests, "rate_limited",
+		"too many failed authentications from this address: retry in "+secs+" s")
+}
+
+// Limits of the admin listener's requests (the server is built by the
+// caller, with ErrorHandler).
+const (
+	// MaxBodyBytes bounds a request body: the API takes small JSON bodies.
+	MaxBodyBytes = 1 << 20
+	// MaxHeaderBytes bounds the request line and headers.
+	MaxHeaderBytes = 16 << 10
+)
+
+// ErrorHandler answers the requests the admin server refused before the
+// handler, in the API's error shape: a body over MaxBodyBytes (413),
+// headers over MaxHeaderBytes (431), anything else malformed (400).
+func (a *API) ErrorHandler(ctx *fasthttp.RequestCtx, err error) {
+	var small *fasthttp.ErrSmallBuffer
+	switch {
+	case errors.Is(err, fasthttp.ErrBodyTooLarge):
+		a.fail(ctx, fasthttp.StatusRequestEntityTooLarge, "request_too_large",
+			"the request body exceeds "+strconv.Itoa(MaxBodyBytes)+" bytes")
+	case errors.As(err, &small):
+		a.fail(ctx, fasthttp.StatusRequestHeaderFieldsTooLarge, "headers_too_large",
+			"the request headers exceed "+strconv.Itoa(MaxHeaderBytes)+" bytes")
+	default:
+		a.fail(ctx, fasthttp.StatusBadRequest, "bad_request", "malformed request")
+	}
+	ctx.SetConnectionClose()
 }
 
 // authenticate finds the member of the bearer key.

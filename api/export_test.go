@@ -381,14 +381,18 @@ func TestExportStatuses(t *testing.T) {
 	}
 	for _, q := range []string{"format=csv", "format=json", "format=ndjson", "format=pdf", "summary=true", "summary=true&format=json"} {
 		f(expKeyAlice, p+"?start_date=2026-09-01&end_date=2026-09-30&"+q, 204, "")
-		f(expKeyAlice, p+"?start_date=1900-01-01&end_date=1969-12-31&"+q, 204, "")
+		f(expKeyAlice, p+"?start_date=1960-01-01&end_date=1969-12-31&"+q, 204, "")
 		f(expKeyAlice, p+"?start_date=2300-01-01&end_date=2300-01-02&"+q, 204, "")
 	}
-	// A period from before 1970 reaches the logs all the same.
-	st, body, _ := e.get(t, expKeyAlice, p+"?start_date=1900-01-01&end_date=2026-11-30")
+	// A period of at most api.MaxPeriodDays (3660) reaches the logs; a
+	// longer one is a 400 naming the parameter.
+	st, body, _ := e.get(t, expKeyAlice, p+"?start_date=2016-12-10&end_date=2026-11-30")
 	if st != 200 || len(parseCSV(t, body)) != 7 {
-		t.Fatalf("from 1900: %d %s", st, body)
+		t.Fatalf("from 2016: %d %s", st, body)
 	}
+	f(expKeyAlice, p+"?start_date=1900-01-01&end_date=2026-11-30", 400,
+		"end_date: the period from 1900-01-01T00:00:00+01:00 to 2026-12-01T00:00:00+01:00 is longer than 3660 days")
+	f(expKeyAlice, p+"?start_date=2016-11-23", 400, "start_date: the period from 2016-11-23T00:00:00+01:00 to 2026-12-02T00:00:00+01:00 is longer than 3660 days")
 	f(expKeyAlice, p+"?format=xml", 400, `format: "xml" is not one of csv, json, ndjson, pdf`)
 	f(expKeyAlice, p+"?format=CSV", 400, "format: ")
 	f(expKeyAlice, p+"?summary=yes", 400, `summary: "yes" is not true or false`)

@@ -12,9 +12,15 @@ type period struct {
 	Start, End time.Time
 }
 
+// MaxPeriodDays bounds the period of a date query (about ten years), so a
+// request cannot make a route walk an unbounded range of days.
+const MaxPeriodDays = 3660
+
 // parsePeriod reads start_date, end_date (YYYY-MM-DD, whole days inclusive
 // in loc, or RFC 3339) or range=today|7d|30d. The default is the last 30
-// days: today and the 29 days before it, in loc.
+// days: today and the 29 days before it, in loc. A period longer than
+// MaxPeriodDays is an error naming end_date (start_date when no end_date
+// is given).
 func parsePeriod(args *fasthttp.Args, loc *time.Location, now time.Time) (period, error) {
 	now = now.In(loc)
 	today := time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, loc)
@@ -53,6 +59,14 @@ func parsePeriod(args *fasthttp.Args, loc *time.Location, now time.Time) (period
 	}
 	if !p.Start.Before(p.End) {
 		return p, fmt.Errorf("end_date: the period ends (%s) before it starts (%s)", p.End.Format(time.RFC3339), p.Start.Format(time.RFC3339))
+	}
+	if limit := p.Start.In(loc).AddDate(0, 0, MaxPeriodDays); p.End.After(limit) {
+		name := "start_date"
+		if len(args.Peek("end_date")) > 0 {
+			name = "end_date"
+		}
+		return p, fmt.Errorf("%s: the period from %s to %s is longer than %d days", name,
+			p.Start.In(loc).Format(time.RFC3339), p.End.In(loc).Format(time.RFC3339), MaxPeriodDays)
 	}
 	return p, nil
 }

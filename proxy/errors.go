@@ -3,6 +3,7 @@ package proxy
 import (
 	"errors"
 	"strconv"
+	"time"
 
 	"github.com/valyala/fasthttp"
 
@@ -145,6 +146,16 @@ func appendJSONString(dst []byte, s string) []byte {
 		}
 	}
 	return append(dst, '"')
+}
+
+// throttle refuses a request from an address that failed to authenticate
+// too often: 429 in the provider's shape with Retry-After (whole seconds,
+// rounded up). Nothing is forwarded or metered: the caller is not known.
+func (p *Proxy) throttle(ctx *fasthttp.RequestCtx, up *upstream, wait time.Duration) {
+	secs := int64((wait + time.Second - 1) / time.Second)
+	writeError(ctx, up.dialect, fasthttp.StatusTooManyRequests, usage.ErrRateLimit,
+		"too many failed authentications from this address: retry in "+strconv.FormatInt(secs, 10)+" s")
+	ctx.Response.Header.Set("Retry-After", strconv.FormatInt(secs, 10))
 }
 
 // errorHandler answers requests fasthttp refused before the handler: a body

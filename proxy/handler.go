@@ -62,6 +62,7 @@ type reqState struct {
 	eof        bool
 	finished   bool
 	upstreamOK bool
+	large      bool // a non-streamed answer passed through (startLarge)
 
 	cap    *capture      // nil unless capture_bodies is on
 	ids    idSlab        // backs ev.ProviderRequestID
@@ -86,11 +87,15 @@ func (p *Proxy) putState(s *reqState) {
 	s.ticket = budget.Ticket{}
 	s.mode, s.collected = modeSSE, false
 	s.dropUsage, s.encoded, s.gotFirst, s.eof, s.finished, s.upstreamOK = false, false, false, false, false, false
+	s.large = false
 	s.raw = s.raw[:0]
 	s.out = s.out[:0]
 	s.outPos = 0
 	if cap(s.raw) > 1<<20 {
 		s.raw = nil
+	}
+	if cap(s.out) > 1<<20 {
+		s.out = nil // held the first part of a large body (takeBody)
 	}
 	if cap(s.bodyCopy) > 1<<20 {
 		s.bodyCopy = nil
@@ -106,6 +111,10 @@ func (p *Proxy) Handler(ctx *fasthttp.RequestCtx) {
 		p.m.unrouted.Inc()
 		writeError(ctx, dialect.OpenAI, fasthttp.StatusNotFound, usage.ErrInvalidRequest,
 			"no upstream serves this path: use /{upstream}/..., /v1/..., /v1/messages or /v1beta/...")
+		return
+	}
+	if wait, ok := p.opt.AuthLimit.Throttled(ctx.RemoteIP(), start); ok {
+		p.throttle(ctx, up, wait)
 		return
 	}
 	var cp *capture
@@ -157,10 +166,25 @@ func (p *Proxy) Handler(ctx *fasthttp.RequestCtx) {
 			return
 		}
 		s.startStream(ctx)
+		s.scrubStream(&ctx.Response)
 		// The stream reader owns s from here; its Close records and frees it.
 		return
 	}
-	err := up.client.Do(&ctx.Request, &ctx.Response)
+	// The body is streamed from the upstream so that one too large to hold
+	// (takeBody) is passed through as it arrives.
+	s.upResp = fasthttp.AcquireResponse()
+	s.upResp.StreamBody = true
+	err := up.client.Do(&ctx.Request, s.upResp)
+	if err == nil {
+		var large bool
+		if large, err = s.takeBody(ctx); large {
+			s.startLarge(ctx)
+			// The stream reader owns s from here; its Close records and frees it.
+			return
+		}
+	}
+	fasthttp.ReleaseResponse(s.upResp)
+	s.upResp = nil
 	if err != nil {
 		s.upstreamError(ctx, err)
 		if s.cap != nil {
@@ -171,6 +195,7 @@ func (p *Proxy) Handler(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	s.finishBody(ctx)
+	s.scrubResponse(&ctx.Response)
 	if s.cap != nil {
 		s.cap.response(&ctx.Response)
 	}
@@ -405,6 +430,9 @@ func (s *reqState) record() {
 		ev.Priced = true
 	}
 	s.ticket.Settle(ev.CostNano)
+	if ev.ErrorMessage != "" {
+		ev.ErrorMessage = s.scrubMessage(ev.ErrorMessage)
+	}
 	if s.cap != nil {
 		ev.Capture = s.cap.finish()
 	}

@@ -24,6 +24,7 @@ import (
 	"github.com/VictoriaMetrics/metrics"
 	"github.com/valyala/fasthttp"
 
+	"github.com/infermeter/infermeter/authlimit"
 	"github.com/infermeter/infermeter/meter"
 	"github.com/infermeter/infermeter/meter/account"
 	"github.com/infermeter/infermeter/meter/budget"
@@ -77,6 +78,10 @@ type Options struct {
 	// timezone); nil builds an empty ledger that counts spend from New (the
 	// app seeds its own with the month's stored spend).
 	Budget *budget.Ledger
+	// AuthLimit throttles client addresses that keep sending unknown keys
+	// (429 in the provider's shape, nothing forwarded); nil throttles
+	// nothing. It is shared with the admin listener.
+	AuthLimit *authlimit.Limiter
 }
 
 // Proxy is the metering reverse proxy. Its Handler is safe for concurrent use.
@@ -102,6 +107,7 @@ type upstream struct {
 	host     string
 	isTLS    bool
 	key      string
+	keyBytes []byte // key, for searching bodies
 	bearer   string // "Bearer " + key
 	client   *fasthttp.HostClient
 	models   *table[*modelEntry]
@@ -190,6 +196,7 @@ func (p *Proxy) newUpstream(uc UpstreamConfig) (*upstream, error) {
 		host:     bu.Host,
 		isTLS:    isTLS,
 		key:      uc.APIKey,
+		keyBytes: []byte(uc.APIKey),
 		bearer:   "Bearer " + uc.APIKey,
 		models:   newTable[*modelEntry](2048),
 		m:        newUpstreamMetrics(p.opt.Metrics, uc.Name),

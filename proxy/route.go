@@ -91,6 +91,9 @@ func (p *Proxy) authenticate(ctx *fasthttp.RequestCtx, up *upstream) (*account.M
 	}
 	m, ok := p.opt.Accounts.Authenticate(key)
 	if !ok {
+		if len(key) > 0 {
+			p.opt.AuthLimit.Fail(ctx.RemoteIP(), p.now())
+		}
 		return nil, false
 	}
 	// Remove the member key, then set the provider key where the provider

@@ -44,6 +44,8 @@ func (s *reqState) startStream(ctx *fasthttp.RequestCtx) {
 		s.mode = modeSSE
 	case s.ri.StreamFormat == dialect.JSONArray:
 		s.mode = modeArray
+	case s.large:
+		s.mode = modeTail
 	default:
 		// A stream request answered with one JSON body.
 		s.mode = modeCollect
@@ -75,6 +77,12 @@ func (b *streamBody) Read(p []byte) (int, error) {
 	s := (*reqState)(b)
 	if s.dropUsage {
 		return s.readFiltered(p)
+	}
+	if s.outPos < len(s.out) {
+		// What takeBody read of a large body, already metered.
+		n := copy(p, s.out[s.outPos:])
+		s.outPos += n
+		return n, nil
 	}
 	if s.eof {
 		return 0, io.EOF
@@ -152,6 +160,7 @@ const (
 	modeSSE     streamMode = iota // text/event-stream events
 	modeArray                     // gemini's streamed JSON array
 	modeCollect                   // one JSON body (an error, or a stream refused)
+	modeTail                      // a large non-streamed body: its last bytes are kept (meterTail)
 )
 
 // maxCollect bounds the body kept in modeCollect.
@@ -169,6 +178,10 @@ func (s *reqState) onBytes(p []byte) {
 		if len(s.raw)+len(p) <= limit {
 			s.raw = append(s.raw, p...)
 		}
+		return
+	}
+	if s.mode == modeTail {
+		s.keepTail(p)
 		return
 	}
 	s.feed(p)
@@ -204,9 +217,13 @@ func (s *reqState) onEnd(err error) {
 		s.sse.Finish(s.onEvent)
 	}
 	clean := err == io.EOF
-	if s.mode == modeCollect {
+	switch {
+	case s.mode == modeCollect, s.mode == modeTail && s.encoded:
 		s.collected = true
 		s.meterBody(body)
+	case s.mode == modeTail:
+		s.collected = true
+		s.meterTail()
 	}
 	s.finishStream(clean, usage.ErrNone, "")
 	if !clean {

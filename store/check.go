@@ -49,7 +49,8 @@ func checkFile(path string) error {
 	}
 	size := fi.Size()
 	r := bufio.NewReaderSize(f, 1<<20)
-	pos := int64(0) // start of the command being read
+	pos := int64(0)  // start of the command being read
+	prev := int64(0) // start of the command before it
 	for {
 		n, err := scanCommand(r, size-pos)
 		switch {
@@ -57,12 +58,21 @@ func checkFile(path string) error {
 			return nil
 		case err == io.EOF || errors.Is(err, io.ErrUnexpectedEOF):
 			return checkTornTail(f, pos, size)
+		case errors.Is(err, errNotCommand) && pos > 0:
+			// The previous command read as whole but does not end where a
+			// command starts: its last length may be what is damaged.
+			return &fileDamage{at: prev, size: size, why: fmt.Sprintf("damaged command (%s at byte %d follows it)", err, pos+n)}
 		case err != nil:
 			return &fileDamage{at: pos, size: size, why: err.Error()}
 		}
+		prev = pos
 		pos += n
 	}
 }
+
+// errNotCommand is wrapped by scanCommand when a command does not start
+// with '*'.
+var errNotCommand = errors.New("not a command")
 
 // scanCommand reads one RESP command of at most max bytes (NUL padding is
 // skipped as buntdb does) and returns its length. It returns io.EOF with 0 at
@@ -83,7 +93,7 @@ func scanCommand(r *bufio.Reader, max int64) (int64, error) {
 			break
 		}
 		if c != 0 {
-			return n, fmt.Errorf("not a command (byte %#x)", c)
+			return n, fmt.Errorf("%w (byte %#x)", errNotCommand, c)
 		}
 		n++
 	}
@@ -95,7 +105,7 @@ func scanCommand(r *bufio.Reader, max int64) (int64, error) {
 	if parts < 1 || parts > 5 {
 		return n, fmt.Errorf("command with %d parts", parts)
 	}
-	for range parts {
+	for i := range parts {
 		l, ln, err := scanInt(r, '$')
 		n += ln
 		if err != nil {
@@ -103,6 +113,18 @@ func scanCommand(r *bufio.Reader, max int64) (int64, error) {
 		}
 		if l > max {
 			return n, io.ErrUnexpectedEOF
+		}
+		if i == 0 {
+			// The command name must fit the number of parts, so that a
+			// damaged count is caught here and not as a misplaced next
+			// command.
+			name, err := r.Peek(int(min(l, 8)))
+			if err != nil {
+				return n, io.ErrUnexpectedEOF
+			}
+			if !validCommand(name, l, parts) {
+				return n, fmt.Errorf("command %q with %d parts", name, parts)
+			}
 		}
 		d, err := r.Discard(int(l))
 		n += int64(d)
@@ -120,6 +142,21 @@ func scanCommand(r *bufio.Reader, max int64) (int64, error) {
 		}
 	}
 	return n, nil
+}
+
+// validCommand reports whether name (the first bytes of a command name of
+// length l) and the number of parts make a command buntdb writes: set key
+// value [ex seconds], del key, flushdb.
+func validCommand(name []byte, l, parts int64) bool {
+	switch {
+	case l == 3 && bytes.EqualFold(name, []byte("set")):
+		return parts == 3 || parts == 5
+	case l == 3 && bytes.EqualFold(name, []byte("del")):
+		return parts == 2
+	case l == 7 && bytes.EqualFold(name, []byte("flushdb")):
+		return parts == 1
+	}
+	return false
 }
 
 // scanInt reads a "<kind><digits>\r\n" line.

@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -29,11 +30,22 @@ const (
 // Authorization header, or ?token= for browsers, which cannot set headers
 // on a WebSocket) before upgrading, then serves the connection. A missing
 // or bad key is a 401, a request that is not a WebSocket upgrade a 426,
-// a foreign origin a 403, a closed or full hub a 503; each answer has the
-// admin API's error shape.
+// a foreign origin a 403, a closed or full hub a 503, an address throttled
+// by Options.AuthLimit a 429; each answer has the admin API's error shape.
 func (h *Hub) Serve(ctx *fasthttp.RequestCtx) {
+	now := h.opt.Now()
+	if wait, ok := h.opt.AuthLimit.Throttled(ctx.RemoteIP(), now); ok {
+		secs := strconv.FormatInt(int64((wait+time.Second-1)/time.Second), 10)
+		ctx.Response.Header.Set("Retry-After", secs)
+		fail(ctx, fasthttp.StatusTooManyRequests, "rate_limited",
+			"too many failed authentications from this address: retry in "+secs+" s")
+		return
+	}
 	m, ok := h.authenticate(ctx)
 	if !ok {
+		if len(ctx.Request.Header.Peek("Authorization")) > 0 || len(ctx.QueryArgs().Peek("token")) > 0 {
+			h.opt.AuthLimit.Fail(ctx.RemoteIP(), now)
+		}
 		fail(ctx, fasthttp.StatusUnauthorized, "unauthorized", "missing or invalid bearer key")
 		return
 	}
@@ -85,7 +97,7 @@ func (h *Hub) checkOrigin(ctx *fasthttp.RequestCtx) bool {
 		return true
 	}
 	for _, o := range h.opt.Origins {
-		if o == "*" || strings.EqualFold(o, origin) {
+		if o == "*" || strings.EqualFold(strings.TrimSuffix(o, "/"), origin) {
 			return true
 		}
 	}

@@ -8,6 +8,7 @@ import (
 	"github.com/VictoriaMetrics/metrics"
 	"github.com/fasthttp/websocket"
 
+	"github.com/infermeter/infermeter/authlimit"
 	"github.com/infermeter/infermeter/meter"
 	"github.com/infermeter/infermeter/meter/account"
 )
@@ -23,6 +24,9 @@ type Options struct {
 	// own: "*" or "https://host[:port]" (the config's cors_origins). A
 	// request without an Origin header (not a browser) is always allowed.
 	Origins []string
+	// AuthLimit throttles client addresses that keep sending unknown keys
+	// (429 before the upgrade); nil throttles nothing.
+	AuthLimit *authlimit.Limiter
 	// Now is the clock; nil is time.Now.
 	Now func() time.Time
 	// CostInterval is the period of cost_update (default 10s).
