@@ -21,6 +21,7 @@ import (
 	"github.com/infermeter/infermeter/authlimit"
 	"github.com/infermeter/infermeter/config"
 	"github.com/infermeter/infermeter/dashboard"
+	"github.com/infermeter/infermeter/fleet"
 	"github.com/infermeter/infermeter/meter"
 	"github.com/infermeter/infermeter/meter/account"
 	"github.com/infermeter/infermeter/meter/budget"
@@ -68,6 +69,8 @@ type app struct {
 	closeErr           error
 	alerts             *alert.Engine
 	schedules          *schedule.Scheduler
+	// fleet is nil unless fleet.nats_url is set.
+	fleet *fleet.Fleet
 	// adminTLS is the admin listener's TLS config; nil serves plain HTTP.
 	adminTLS *tls.Config
 }
@@ -126,8 +129,16 @@ func newApp(cfg *config.Config, opt appOptions) (*app, error) {
 		Logf:          opt.Logf,
 		// The feed is built below, before the meter starts.
 		OnEvent: func(ev *meter.Event) { a.feed.Publish(ev) },
+		// The fleet is built below, before the meter starts.
+		OnFlushed: func(lastID uint64) {
+			if a.fleet != nil {
+				a.fleet.Flushed(lastID)
+			}
+		},
 		Flush: func(cells []meter.CellRecord, events []meter.Event) error {
-			if err := st.Apply(cells, events); err != nil {
+			// Marks is nil unless events came from the fleet: then the
+			// consumer's marks are stored in the same commit.
+			if err := st.ApplyWithState(cells, events, fleet.Marks(events)); err != nil {
 				return err
 			}
 			if time.Since(lastEvict) >= evictEvery {
@@ -154,6 +165,15 @@ func newApp(cfg *config.Config, opt appOptions) (*app, error) {
 	}
 	a.budget = budget.New(budget.Options{Location: dir.Location})
 	a.budget.Seed(a.meter.Cells(), now())
+	if cfg.Fleet.NATSURL != "" {
+		a.fleet, err = fleet.New(fleet.Options{
+			Config: cfg.Fleet, Store: st, Meter: a.meter, Budget: a.budget, Metrics: set, Logf: opt.Logf, Now: opt.Now,
+		})
+		if err != nil {
+			_ = st.Close()
+			return nil, err
+		}
+	}
 	ups := make([]proxy.UpstreamConfig, 0, len(cfg.Upstreams))
 	for _, u := range cfg.Upstreams {
 		ups = append(ups, proxy.UpstreamConfig{Name: u.Name, Dialect: u.Dialect, BaseURL: u.BaseURL, APIKey: u.APIKey})
@@ -254,6 +274,13 @@ func (a *app) Start() error {
 			"member keys would cross the network in clear; set admin_tls or bind admin_listen to 127.0.0.1", a.adminLn.Addr())
 	}
 	a.meter.Start()
+	if a.fleet != nil {
+		if err := a.fleet.Start(); err != nil {
+			_ = a.proxyLn.Close()
+			_ = a.adminLn.Close()
+			return err
+		}
+	}
 	a.alerts.Start()
 	a.schedules.Start()
 	a.proxySrv = a.proxy.Server()
@@ -360,6 +387,11 @@ func (a *app) close() error {
 		if err := a.meter.Close(); err != nil {
 			errs = append(errs, err)
 		}
+	}
+	// The fleet closes after the meter's last flush, whose events its
+	// publisher sends (bounded), and before the store.
+	if a.fleet != nil {
+		_ = a.fleet.Close()
 	}
 	if a.store != nil {
 		if err := a.store.Close(); err != nil {

@@ -57,6 +57,13 @@ type Event struct {
 	// response headers (OpenAI x-request-id, Anthropic request-id), at most
 	// MaxProviderRequestID bytes; "" when the provider sent none.
 	ProviderRequestID string
+	// Origin and OriginID are set on an event that another instance of a
+	// fleet metered (see package fleet): Origin names that instance's log
+	// ("<instance_id>/<epoch>") and OriginID is the event's ID there. An
+	// event metered here has Origin "" and OriginID 0. Both are stored with
+	// the request log.
+	Origin   string
+	OriginID uint64
 	// Capture holds the headers and bodies of the request when
 	// capture_bodies is on, secrets already redacted; nil otherwise (and in
 	// listings: the store loads it only for one log).

@@ -39,6 +39,10 @@ type Options struct {
 	// OnEvent, when set, is called from the Meter's goroutine after an event
 	// is aggregated (for the live feed and alerts). It must not block.
 	OnEvent func(*Event)
+	// OnFlushed, when set, is called from the Meter's goroutine after each
+	// successful Flush that stored events, with the highest event ID of the
+	// batch. It must not block.
+	OnFlushed func(lastID uint64)
 	// Metrics is the set that receives the meter's metrics; nil creates one.
 	Metrics *metrics.Set
 	// Logf receives operational messages; nil uses the standard logger.
@@ -160,16 +164,19 @@ func (m *Meter) SeedID(id uint64) {
 }
 
 // Record hands ev to the aggregator without blocking. It assigns ev.ID when
-// it is zero. It reports false when the queue was full and the event dropped.
+// it is zero, under the queue's lock, so that events with assigned IDs reach
+// Flush in ID order (a follower of the store, such as the fleet publisher,
+// relies on it). It reports false when the queue was full and the event
+// dropped (ev.ID is then left as it was).
 func (m *Meter) Record(ev *Event) bool {
-	if ev.ID == 0 {
-		ev.ID = m.NextID(ev.Time)
-	}
 	m.qmu.Lock()
 	if len(m.queue) >= m.opt.QueueSize {
 		m.qmu.Unlock()
 		m.m.dropped.Inc()
 		return false
+	}
+	if ev.ID == 0 {
+		ev.ID = m.NextID(ev.Time)
 	}
 	m.queue = append(m.queue, *ev)
 	m.qmu.Unlock()
@@ -313,6 +320,13 @@ func (m *Meter) flush() {
 		return
 	}
 	m.m.flushedEvts.Add(len(m.pending))
+	if m.opt.OnFlushed != nil && len(m.pending) > 0 {
+		var last uint64
+		for i := range m.pending {
+			last = max(last, m.pending[i].ID)
+		}
+		m.opt.OnFlushed(last)
+	}
 	clear(m.pending)
 	m.pending = m.pending[:0]
 	clear(m.dirty)

@@ -22,7 +22,15 @@ import (
 // Apply is meant to be called by one writer goroutine every flush interval;
 // concurrent calls are serialised. It does not keep cells or events.
 func (s *Store) Apply(cells []meter.CellRecord, events []meter.Event) error {
-	if len(cells) == 0 && len(events) == 0 {
+	return s.ApplyWithState(cells, events, nil)
+}
+
+// ApplyWithState is Apply that also sets the state values of state (see
+// PutState; a nil value is stored as an empty one) in the same atomic
+// transaction: after a crash, either the cells, the logs and the state
+// values are all stored or none is.
+func (s *Store) ApplyWithState(cells []meter.CellRecord, events []meter.Event, state map[string][]byte) error {
+	if len(cells) == 0 && len(events) == 0 && len(state) == 0 {
 		return nil
 	}
 	s.wmu.Lock()
@@ -32,8 +40,12 @@ func (s *Store) Apply(cells []meter.CellRecord, events []meter.Event) error {
 	b := newBatch()
 	err := s.buildApply(b, cells, events, &total)
 	if err == nil {
+		for k, v := range state {
+			b.set(stateKey(k), string(v))
+		}
 		err = s.commit(b)
 	}
+	s.settleEvicted(err == nil)
 	if err != nil {
 		s.rollback(mark)
 		return fmt.Errorf("cannot apply %d cells and %d events: %w", len(cells), len(events), err)
@@ -169,6 +181,7 @@ func (s *Store) toRec(b *batch, e *meter.Event) (rec, error) {
 		providerRequestID: e.ProviderRequestID,
 		promptHash:        e.PromptHash,
 		capture:           e.Capture != nil,
+		originID:          e.OriginID,
 	}
 	if len(r.providerRequestID) > meter.MaxProviderRequestID {
 		r.providerRequestID = r.providerRequestID[:meter.MaxProviderRequestID]
@@ -181,13 +194,16 @@ func (s *Store) toRec(b *batch, e *meter.Event) (rec, error) {
 		s   string
 	}{
 		{&r.user, e.User}, {&r.department, e.Department}, {&r.billingMode, e.BillingMode},
-		{&r.upstream, e.Upstream}, {&r.model, e.Model}, {&r.tags, e.Tags},
+		{&r.upstream, e.Upstream}, {&r.model, e.Model}, {&r.tags, e.Tags}, {&r.origin, e.Origin},
 	} {
 		id, err := s.dict.intern(f.s, b)
 		if err != nil {
 			return r, err
 		}
 		*f.dst = id
+	}
+	if r.origin == 0 {
+		r.originID = 0
 	}
 	return r, nil
 }
@@ -357,6 +373,9 @@ func (s *Store) evictOverflow(b *batch, total *int64) error {
 			if err := s.dropBlockCaptures(b, oldest, blk); err != nil {
 				return err
 			}
+			if err := s.countEvictedBlock(b, oldest, blk); err != nil {
+				return err
+			}
 			b.delete(logKey(oldest, blk.first))
 			ol.blocks = ol.blocks[1:]
 			*total -= int64(blk.count)
@@ -374,6 +393,7 @@ func (s *Store) evictOverflow(b *batch, total *int64) error {
 			return fmt.Errorf("%w: log block %d of org %d does not start with its key", ErrCorrupt, blk.first, oldest)
 		}
 		dropCaptures(b, oldest, recs[:k])
+		s.countEvicted(recs[:k])
 		if k == len(recs) {
 			b.delete(logKey(oldest, blk.first))
 			ol.blocks = ol.blocks[1:]
@@ -401,6 +421,7 @@ func (s *Store) EvictExpired() (int, error) {
 	if err == nil {
 		err = s.commit(b)
 	}
+	s.settleEvicted(err == nil)
 	if err != nil {
 		s.rollback(s.dict.len())
 		return 0, fmt.Errorf("cannot evict expired logs: %w", err)
@@ -422,9 +443,12 @@ func (s *Store) buildExpire(b *batch, cutoff int64) (int, error) {
 			for _, r := range recs {
 				if r.time >= cutoff {
 					keep = append(keep, r)
-				} else if r.capture {
+					continue
+				}
+				if r.capture {
 					b.delete(captureKey(org, r.id))
 				}
+				s.countEvicted([]rec{r})
 			}
 			dropped := len(recs) - len(keep)
 			if dropped == 0 {

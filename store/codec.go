@@ -23,12 +23,13 @@ import (
 //	  uvarint zigzag(ID - Time), wrapping
 //	  uvarint dictionary ids: User, Department, BillingMode, Upstream, Model, Tags
 //	  byte    flags (flagStream, flagPriced, flagErrorMessage, flagRequestID,
-//	          flagCapture, flagPromptHash; any other bit is an error)
+//	          flagCapture, flagPromptHash, flagOrigin; any other bit is an error)
 //	  byte    Category, ErrorType, Usage.Tier, Usage.Source
 //	  varint  Status
 //	  [uvarint length, bytes] ErrorMessage when flagErrorMessage
 //	  [uvarint length, bytes] ProviderRequestID when flagRequestID
 //	  [8 bytes little endian] PromptHash when flagPromptHash
+//	  [uvarint dictionary id of Origin, uvarint OriginID] when flagOrigin
 //	  uvarint mask of reported usage counts (bit i = counts[i].OK)
 //	  varint  N of each reported count, in countFields order
 //	  varint  CostNano, LatencyMicros, TTFTMicros, RequestBytes, ResponseBytes
@@ -37,7 +38,7 @@ import (
 // that the log has a Capture, stored apart under its capture key (see
 // capture.go) and deleted with the log.
 //
-// flagRequestID, flagCapture and flagPromptHash were added after the first
+// flagRequestID, flagCapture, flagPromptHash and flagOrigin were added after the first
 // blocks were written; a block without them decodes as before, so the block
 // version did not change.
 
@@ -54,7 +55,9 @@ const (
 	flagRequestID    = 1 << 3
 	flagCapture      = 1 << 4
 	flagPromptHash   = 1 << 5
-	knownFlags       = flagStream | flagPriced | flagErrorMessage | flagRequestID | flagCapture | flagPromptHash
+	// flagOrigin: the event came from another instance of a fleet.
+	flagOrigin = 1 << 6
+	knownFlags = flagStream | flagPriced | flagErrorMessage | flagRequestID | flagCapture | flagPromptHash | flagOrigin
 
 	numCounts = 13
 	// maxVarintLen is the longest varint of a uint64.
@@ -82,6 +85,10 @@ type rec struct {
 	promptHash                                           uint64
 	// capture: the log has a Capture under captureKey(org, id).
 	capture bool
+	// origin is the dictionary id of Event.Origin (0 for ""), originID
+	// Event.OriginID; both are stored only when origin != 0.
+	origin   uint32
+	originID uint64
 }
 
 // countFields returns pointers to the usage counts in their encoding order.
@@ -96,7 +103,7 @@ func countFields(u *usage.Usage) [numCounts]*usage.Count {
 // event materialises r as a meter.Event of org; names maps dictionary ids to
 // strings. It fails when r names an id that names does not hold.
 func (r *rec) event(org string, names []string) (meter.Event, error) {
-	ids := [...]uint32{r.user, r.department, r.billingMode, r.upstream, r.model, r.tags}
+	ids := [...]uint32{r.user, r.department, r.billingMode, r.upstream, r.model, r.tags, r.origin}
 	for _, id := range ids {
 		if int(id) >= len(names) {
 			return meter.Event{}, fmt.Errorf("%w: unknown dictionary id %d", errCodec, id)
@@ -126,6 +133,10 @@ func (r *rec) event(org string, names []string) (meter.Event, error) {
 
 		ProviderRequestID: cloneString(r.providerRequestID),
 		PromptHash:        r.promptHash,
+		Origin:            names[r.origin],
+	}
+	if r.origin != 0 {
+		e.OriginID = r.originID
 	}
 	e.Usage.Tier, e.Usage.Source = r.tier, r.source
 	for i, c := range countFields(&e.Usage) {
@@ -173,6 +184,9 @@ func appendRec(dst []byte, prev uint64, r *rec) []byte {
 	if r.promptHash != 0 {
 		flags |= flagPromptHash
 	}
+	if r.origin != 0 {
+		flags |= flagOrigin
+	}
 	dst = append(dst, flags, byte(r.category), byte(r.errorType), byte(r.tier), byte(r.source))
 	dst = binary.AppendVarint(dst, r.status)
 	if r.errorMessage != "" {
@@ -185,6 +199,10 @@ func appendRec(dst []byte, prev uint64, r *rec) []byte {
 	}
 	if r.promptHash != 0 {
 		dst = binary.LittleEndian.AppendUint64(dst, r.promptHash)
+	}
+	if r.origin != 0 {
+		dst = binary.AppendUvarint(dst, uint64(r.origin))
+		dst = binary.AppendUvarint(dst, r.originID)
 	}
 	var mask uint64
 	for i := range r.counts {
@@ -331,6 +349,14 @@ func (d *recDecoder) next(r *rec) error {
 	r.promptHash = 0
 	if flags&flagPromptHash != 0 {
 		r.promptHash = d.uint64le("prompt hash")
+	}
+	r.origin, r.originID = 0, 0
+	if flags&flagOrigin != 0 {
+		r.origin = d.id32("origin")
+		r.originID = d.uvarint("origin id")
+		if r.origin == 0 && d.err == nil {
+			d.fail("origin")
+		}
 	}
 	mask := d.uvarint("count mask")
 	if mask >= 1<<numCounts {

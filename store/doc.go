@@ -9,6 +9,11 @@
 //     flush interval with the cells that changed and the new events. Each
 //     Apply is one atomic commit; logs and rollups never disagree, even
 //     after a crash in the middle of a commit.
+//     ApplyWithState adds state values to the same commit (the fleet
+//     consumer's per-origin marks).
+//   - Follow reads the logs of every org in ID order after a cursor (the
+//     fleet publisher); evicting logs above the follower's cursor is
+//     counted (SetFollowed, TakeUnfollowedEvictions).
 //   - A killed process loses only what was not yet handed to Apply. By
 //     default each commit is fsynced before Apply returns.
 //   - The file always reopens: a torn last write is dropped and the last

@@ -74,6 +74,8 @@ type Store struct {
 	// hasCaptures: a capture was stored (at some point), so evicting a
 	// whole log block must look for the captures of its logs.
 	hasCaptures bool
+	// follow counts evictions of logs a follower has not reached.
+	follow followState
 }
 
 // orgLogs indexes the log blocks of one org, oldest first.

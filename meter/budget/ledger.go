@@ -61,6 +61,9 @@ type month struct {
 	// committed is spent plus the estimates reserved by requests in flight.
 	committed atomic.Int64
 	spent     atomic.Int64
+	// external is the spend of the other instances of a fleet (SetExternal),
+	// counted against the limit with committed.
+	external atomic.Int64
 }
 
 // Ticket is the reservation of one request, returned by Reserve. It is a
@@ -226,12 +229,13 @@ func (m *month) reserve(est, limit int64) bool {
 		m.committed.Add(est)
 		return true
 	}
+	ext := m.external.Load()
 	for {
-		c := m.committed.Load()
+		c := m.committed.Load() + ext
 		if c >= limit || est > limit-c {
 			return false
 		}
-		if m.committed.CompareAndSwap(c, c+est) {
+		if m.committed.CompareAndSwap(c-ext, c-ext+est) {
 			return true
 		}
 	}
@@ -350,4 +354,49 @@ func (l *Ledger) peek(org, member string, now time.Time) (mm, om *month) {
 func monthOf(t time.Time, loc *time.Location) (start, end int64) {
 	y, mo, _ := t.In(loc).Date()
 	return time.Date(y, mo, 1, 0, 0, 0, 0, loc).Unix(), time.Date(y, mo+1, 1, 0, 0, 0, 0, loc).Unix()
+}
+
+// SetExternal sets the spend that the other instances of a fleet report for
+// member (or for the org itself when member is "") in the month holding at,
+// in nano-dollars. Reserve counts it against the limit together with the
+// local committed amount; Spent and Reserved stay local. It replaces the
+// previous value (the fleet reports totals, not increments) and is safe for
+// concurrent use; it takes a lock only to create the month's counters.
+func (l *Ledger) SetExternal(org, member string, at time.Time, nano int64) {
+	ob := l.org(org)
+	b := &ob.own
+	if member != "" {
+		b = ob.member(member)
+	}
+	b.month(l, org, at, at.Unix()).external.Store(max(nano, 0))
+}
+
+// External returns the spend of the rest of the fleet set by SetExternal for
+// member (0 for "") and org in the month holding now.
+func (l *Ledger) External(org, member string, now time.Time) (memberNano, orgNano int64) {
+	mm, om := l.peek(org, member, now)
+	if mm != nil {
+		memberNano = mm.external.Load()
+	}
+	if om != nil {
+		orgNano = om.external.Load()
+	}
+	return memberNano, orgNano
+}
+
+// EachSpent calls fn with the settled local spend of every org (member "")
+// and member that has counters in the month holding now, with the start of
+// that month (unix seconds, in the org's timezone). The order is not
+// specified. Safe for concurrent use.
+func (l *Ledger) EachSpent(now time.Time, fn func(org, member string, monthStart, spentNano int64)) {
+	for org, ob := range *l.orgs.Load() {
+		if m := ob.own.find(l, org, now); m != nil {
+			fn(org, "", m.start, m.spent.Load())
+		}
+		for id, b := range *ob.members.Load() {
+			if m := b.find(l, org, now); m != nil {
+				fn(org, id, m.start, m.spent.Load())
+			}
+		}
+	}
 }
