@@ -215,16 +215,3 @@ func (diskError) Error() string { return "disk full" }
 
 var errDisk = diskError{}
 
-func BenchmarkRecord(b *testing.B) {
-	m := meter.New(meter.Options{QueueSize: 1 << 20})
-	m.Start()
-	ev := event("alice", "openai/gpt-4o", time.Now(), 100, 10, 1000, usage.ErrNone)
-	b.ReportAllocs()
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		ev.ID = 0
-		m.Record(&ev)
-	}
-	b.StopTimer()
-	_ = m.Close()
-}
