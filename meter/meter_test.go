@@ -214,4 +214,3 @@ type diskError struct{}
 func (diskError) Error() string { return "disk full" }
 
 var errDisk = diskError{}
-
