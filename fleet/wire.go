@@ -3,6 +3,7 @@ package fleet
 import (
 	"errors"
 	"fmt"
+	"strings"
 
 	json "github.com/goccy/go-json"
 
@@ -108,6 +109,12 @@ func decodeEvent(b []byte) (ev meter.Event, prev uint64, err error) {
 	var w wireEvent
 	if err := json.Unmarshal(b, &w); err != nil {
 		return ev, 0, fmt.Errorf("%w: %w", errBadPayload, err)
+	}
+	// Strings are made valid UTF-8 here, as encoding them would: a
+	// payload decodes to the event it encodes back to.
+	for _, p := range []*string{&w.Origin, &w.Org, &w.User, &w.Department, &w.BillingMode, &w.Upstream,
+		&w.Model, &w.Tags, &w.ErrorMessage, &w.RequestID} {
+		*p = strings.ToValidUTF8(*p, "\uFFFD")
 	}
 	switch {
 	case w.V != wireVersion:
