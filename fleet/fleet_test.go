@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/infermeter/infermeter/config"
+	"github.com/infermeter/infermeter/fleet/natstest"
 	"github.com/infermeter/infermeter/meter"
 	"github.com/infermeter/infermeter/meter/account"
 	"github.com/infermeter/infermeter/meter/budget"
@@ -105,7 +106,7 @@ func waitUntil(t *testing.T, what string, within time.Duration, cond func() bool
 }
 
 func TestPublishConsumeExactlyOnce(t *testing.T) {
-	nats := startNATS(t)
+	nats := natstest.Start(t)
 	aggDir := t.TempDir()
 	agg := startNode(t, nats.URL, RoleAggregator, "agg", aggDir, nil)
 	s1 := startNode(t, nats.URL, RoleSidecar, "s1", t.TempDir(), nil)
@@ -123,7 +124,7 @@ func TestPublishConsumeExactlyOnce(t *testing.T) {
 	s1.record(t, 100)
 	s2.record(t, 100)
 	time.Sleep(500 * time.Millisecond)
-	nats.Start()
+	nats.Restart()
 	s1.record(t, 50)
 	waitUntil(t, "750 events after the outage", 60*time.Second, want(750))
 
@@ -150,7 +151,7 @@ func TestPublishConsumeExactlyOnce(t *testing.T) {
 }
 
 func TestSpendSync(t *testing.T) {
-	nats := startNATS(t)
+	nats := natstest.Start(t)
 	l1 := budget.New(budget.Options{})
 	l2 := budget.New(budget.Options{})
 	startNode(t, nats.URL, RoleSidecar, "s1", t.TempDir(), l1)

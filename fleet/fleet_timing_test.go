@@ -3,12 +3,14 @@ package fleet
 import (
 	"testing"
 	"time"
+
+	"github.com/infermeter/infermeter/fleet/natstest"
 )
 
 // BenchmarkPublishConsume measures events per second from a sidecar's
 // store through NATS into an aggregator's store.
 func BenchmarkPublishConsume(b *testing.B) {
-	nats := startNATS(b)
+	nats := natstest.Start(b)
 	agg := startNode(b, nats.URL, RoleAggregator, "agg", b.TempDir(), nil)
 	s := startNode(b, nats.URL, RoleSidecar, "s1", b.TempDir(), nil)
 	b.ResetTimer()

@@ -1,4 +1,7 @@
-package fleet
+// Package natstest runs a real nats-server with JetStream on a loopback
+// port for tests (the fleet package's and the root package's), which a
+// test can stop and start again on the same port and store.
+package natstest
 
 import (
 	"net"
@@ -9,19 +12,20 @@ import (
 	"time"
 )
 
-// natsServer is a nats-server process with JetStream on a loopback port,
+// Server is a nats-server process with JetStream on a loopback port,
 // which a test can stop and start again on the same port and store.
-type natsServer struct {
+type Server struct {
 	t    testing.TB
 	bin  string
 	port int
 	dir  string
 	cmd  *exec.Cmd
-	URL  string
+	// URL is the client URL, nats://127.0.0.1:<port>.
+	URL string
 }
 
-// startNATS starts nats-server -js; the test fails when it is not installed.
-func startNATS(t testing.TB) *natsServer {
+// Start starts nats-server -js; the test fails when it is not installed.
+func Start(t testing.TB) *Server {
 	t.Helper()
 	bin, err := exec.LookPath("nats-server")
 	if err != nil {
@@ -34,14 +38,14 @@ func startNATS(t testing.TB) *natsServer {
 	}
 	port := ln.Addr().(*net.TCPAddr).Port
 	_ = ln.Close()
-	n := &natsServer{t: t, bin: bin, port: port, dir: t.TempDir(), URL: "nats://127.0.0.1:" + strconv.Itoa(port)}
-	n.Start()
+	n := &Server{t: t, bin: bin, port: port, dir: t.TempDir(), URL: "nats://127.0.0.1:" + strconv.Itoa(port)}
+	n.Restart()
 	t.Cleanup(n.Stop)
 	return n
 }
 
-// Start starts the server (again) and waits until it accepts connections.
-func (n *natsServer) Start() {
+// Restart starts the server (again) and waits until it accepts connections.
+func (n *Server) Restart() {
 	n.t.Helper()
 	n.cmd = exec.Command(n.bin, "-js", "-a", "127.0.0.1", "-p", strconv.Itoa(n.port), "-sd", n.dir)
 	if err := n.cmd.Start(); err != nil {
@@ -60,7 +64,7 @@ func (n *natsServer) Start() {
 }
 
 // Stop stops the server gracefully and waits for it to exit.
-func (n *natsServer) Stop() {
+func (n *Server) Stop() {
 	if n.cmd == nil || n.cmd.Process == nil {
 		return
 	}
