@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"fmt"
-	"math"
 	"net/http"
 	"os"
 	"os/exec"
@@ -69,7 +68,7 @@ func usageRows(t *testing.T, admin, key, group string) map[string][4]int64 {
 	r.Get("usage.by_" + group).ForEach(func(_, row gjson.Result) bool {
 		out[row.Get(field).String()] = [4]int64{
 			row.Get("requests").Int(), row.Get("input_tokens").Int(), row.Get("output_tokens").Int(),
-			int64(math.Round(row.Get("cost_usd").Float() * 1e9)),
+			nanoOf(t, row.Get("cost_usd")),
 		}
 		return true
 	})
@@ -204,9 +203,8 @@ func TestFleetAggregatorEqualsSumOfSidecars(t *testing.T) {
 		}
 		for k, w := range want {
 			g := got[k]
-			// Requests and tokens exactly; cost to the rendering's rounding
-			// (each sidecar's row is rounded once).
-			if g[0] != w[0] || g[1] != w[1] || g[2] != w[2] || math.Abs(float64(g[3]-w[3])) > 3 {
+			// Requests, tokens and cost (exact nano-dollars) equal.
+			if g != w {
 				t.Errorf("usage by %s, %s: aggregator %v, sidecars %v", group, k, g, w)
 			}
 		}
