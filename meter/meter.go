@@ -66,14 +66,17 @@ type Meter struct {
 
 	lastID atomic.Uint64
 
-	mu    sync.RWMutex
-	cells map[CellKey]*entry   // hourly cells
-	orgs  map[string]*orgIndex // the same cells by org and time, and day cells
+	mu      sync.RWMutex
+	orgs    map[string]*orgIndex // the cells of each org (see index.go)
+	names   names                // the strings of the cells' keys
+	hourly  int                  // hourly cells in all orgs
+	lastOrg *orgIndex            // the org of the last event, to skip a lookup
 
-	// owned by the run goroutine
-	dirty   map[CellKey]struct{}
-	pending []Event
-	repeats repeats
+	// owned by the run goroutine; changed under mu
+	dirtyOrgs []*orgIndex // the orgs with dirty cells
+	ndirty    int         // dirty cells in all orgs
+	pending   []Event
+	repeats   repeats
 
 	m meterMetrics
 }
@@ -111,12 +114,10 @@ func New(opt Options) *Meter {
 	}
 	s := opt.Metrics
 	m := &Meter{
-		opt:   opt,
-		stop:  make(chan struct{}),
-		done:  make(chan struct{}),
-		cells: make(map[CellKey]*entry),
-		orgs:  make(map[string]*orgIndex),
-		dirty: make(map[CellKey]struct{}),
+		opt:  opt,
+		stop: make(chan struct{}),
+		done: make(chan struct{}),
+		orgs: make(map[string]*orgIndex),
 		m: meterMetrics{
 			set:          s,
 			dropped:      s.NewCounter("infermeter_meter_dropped_events_total"),
@@ -128,11 +129,12 @@ func New(opt Options) *Meter {
 			flushSeconds: s.NewHistogram("infermeter_store_flush_duration_seconds"),
 		},
 	}
+	m.names.init()
 	s.NewGauge("infermeter_meter_queue_length", func() float64 { return float64(m.QueueLen()) })
 	s.NewGauge("infermeter_meter_cells", func() float64 {
 		m.mu.RLock()
 		defer m.mu.RUnlock()
-		return float64(len(m.cells))
+		return float64(m.hourly)
 	})
 	return m
 }
@@ -187,9 +189,12 @@ func (m *Meter) Record(ev *Event) bool {
 func (m *Meter) Load(k CellKey, c Cell) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	e := m.entryFor(k)
-	e.cell.merge(&c)
-	e.day.cell.merge(&c)
+	x := m.orgOf(k.Org)
+	s := x.at(m.slotFor(x, m.compact(&k)))
+	s.cell.merge(&c)
+	if s.day != noSlot {
+		x.at(s.day).cell.merge(&c)
+	}
 }
 
 // Start starts the aggregator goroutine.
@@ -200,8 +205,8 @@ func (m *Meter) Start() { go m.run() }
 func (m *Meter) Close() error {
 	m.once.Do(func() { close(m.stop) })
 	<-m.done
-	if len(m.pending) > 0 || len(m.dirty) > 0 {
-		return fmt.Errorf("cannot flush %d events and %d cells at close", len(m.pending), len(m.dirty))
+	if len(m.pending) > 0 || m.ndirty > 0 {
+		return fmt.Errorf("cannot flush %d events and %d cells at close", len(m.pending), m.ndirty)
 	}
 	return nil
 }
@@ -255,11 +260,14 @@ func (m *Meter) aggregate(batch []Event) {
 	for i := range batch {
 		ev := &batch[i]
 		ev.Repeat = m.repeats.mark(ev)
-		k := m.keyOf(ev)
-		e := m.entryFor(k)
-		e.cell.Add(ev)
-		e.day.cell.Add(ev)
-		m.dirty[k] = struct{}{}
+		x := m.orgOf(ev.Org)
+		i := m.slotFor(x, m.keyOfEvent(x, ev))
+		s := x.at(i)
+		s.cell.Add(ev)
+		if s.day != noSlot {
+			x.at(s.day).cell.Add(ev)
+		}
+		m.markDirty(x, i)
 	}
 	m.mu.Unlock()
 	for i := range batch {
@@ -277,7 +285,16 @@ func (m *Meter) aggregate(batch []Event) {
 	}
 }
 
-func (m *Meter) keyOf(ev *Event) CellKey { return KeyOf(ev, m.location(ev.Org)) }
+// keyOfEvent returns the key of the hourly cell of ev in x, its org. The
+// caller holds the write lock.
+func (m *Meter) keyOfEvent(x *orgIndex, ev *Event) ckey {
+	n := &m.names
+	return ckey{
+		user: n.id(ev.User), model: n.id(ev.Model), dept: n.id(ev.Department),
+		billing: n.id(ev.BillingMode), tags: n.id(ev.Tags),
+		cat: ev.Category, err: ev.ErrorType, hour: HourStart(ev.Time, m.location(x.org)),
+	}
+}
 
 // KeyOf returns the key of the hourly cell that aggregates ev, for an org
 // in loc.
@@ -298,16 +315,20 @@ func KeyOf(ev *Event, loc *time.Location) CellKey {
 func (m *Meter) flush() {
 	if m.opt.Flush == nil {
 		m.pending = m.pending[:0]
-		clear(m.dirty)
+		m.cleanDirty()
 		return
 	}
-	if len(m.pending) == 0 && len(m.dirty) == 0 {
+	if len(m.pending) == 0 && m.ndirty == 0 {
 		return
 	}
-	cells := make([]CellRecord, 0, len(m.dirty))
+	cells := make([]CellRecord, 0, m.ndirty)
 	m.mu.RLock()
-	for k := range m.dirty {
-		cells = append(cells, CellRecord{Key: k, Cell: m.cells[k].cell})
+	for _, x := range m.dirtyOrgs {
+		for _, i := range x.dirty {
+			s := x.at(i)
+			cells = append(cells, CellRecord{Cell: s.cell})
+			m.expand(x.org, &s.key, &cells[len(cells)-1].Key)
+		}
 	}
 	m.mu.RUnlock()
 	start := time.Now()
@@ -329,7 +350,25 @@ func (m *Meter) flush() {
 	}
 	clear(m.pending)
 	m.pending = m.pending[:0]
-	clear(m.dirty)
+	m.cleanDirty()
+}
+
+// cleanDirty marks every cell clean after a successful flush.
+func (m *Meter) cleanDirty() {
+	if m.ndirty == 0 {
+		return
+	}
+	m.mu.Lock()
+	for _, x := range m.dirtyOrgs {
+		for _, i := range x.dirty {
+			x.at(i).dirty = false
+		}
+		x.dirty = x.dirty[:0]
+	}
+	clear(m.dirtyOrgs)
+	m.dirtyOrgs = m.dirtyOrgs[:0]
+	m.ndirty = 0
+	m.mu.Unlock()
 }
 
 // HourStart returns the start of the hour holding t (unix nanoseconds) in
