@@ -19,6 +19,12 @@ import (
 // key before the client gets them.
 const maxBufferedBody = 4 << 20
 
+// bodyReadSize is the read buffer of a non-streamed body (most answers fit
+// in one read; a request state that served a stream keeps the larger
+// stream buffer and uses it). Each request in flight holds one, so it is
+// kept small.
+const bodyReadSize = 8 << 10
+
 // tailSize is how much of the end of a large body is kept for its usage.
 const tailSize = 64 << 10
 
@@ -42,13 +48,13 @@ func (s *reqState) takeBody(ctx *fasthttp.RequestCtx) (large bool, err error) {
 		resp.SetBody(up.Body())
 		return false, nil
 	}
-	if cap(s.buf) < streamBufSize {
-		s.buf = make([]byte, streamBufSize)
+	if cap(s.buf) < bodyReadSize {
+		s.buf = make([]byte, bodyReadSize)
 	}
 	resp.ResetBody()
 	n := 0
 	for {
-		k, rerr := body.Read(s.buf[:streamBufSize])
+		k, rerr := body.Read(s.buf[:cap(s.buf)])
 		if k > 0 {
 			if limit >= 0 && n+k > limit {
 				s.out = append(append(s.out[:0], resp.Body()...), s.buf[:k]...)

@@ -235,7 +235,7 @@ func (p *Proxy) Server() *fasthttp.Server {
 			NoDefaultServerHeader: true,
 			NoDefaultContentType:  true,
 			NoDefaultDate:         true,
-			ReduceMemoryUsage:     false,
+			ReduceMemoryUsage:     true,
 			CloseOnShutdown:       true,
 			IdleTimeout:           90 * time.Second,
 		}
