@@ -442,14 +442,10 @@ func (h *harness) proxyRuns() {
 		h.note("proxy: %s", err)
 		return
 	}
-	h.r.Closed = runClosedMatrix(targets, []int{1, 64}, h.o.ClosedDur, h.o.Rounds, h.o.Logf)
-
-	h.o.Logf("%d concurrent streams, direct then through infermeter", h.o.Streams)
-	sd := runStreams(h.simAddr, h.o.Streams, 20, 20*time.Millisecond, 60*time.Second)
-	h.r.StreamsDirect = &sd
-	s := runStreams(c.proxyAddr, h.o.Streams, 20, 20*time.Millisecond, 60*time.Second)
-	h.r.Streams = &s
-
+	// The open loop comes first, on a child that has only been warmed up,
+	// so that its RSS is that of a steady rate, not what a burst of 64
+	// closed-loop clients and 512 streams left behind (AfterLoad, taken at
+	// the end, shows that).
 	open := newClient(c.proxyAddr, h.o.Workers)
 	defer open.CloseIdleConnections()
 	for _, rate := range h.o.Rates {
@@ -469,6 +465,16 @@ func (h *harness) proxyRuns() {
 			fmtUS(o.Lat.P50), fmtUS(o.Lat.P99), o.Late, o.Errors, fmtMB(float64(peak)))
 		h.r.Open = append(h.r.Open, o)
 	}
+	open.CloseIdleConnections()
+
+	h.r.Closed = runClosedMatrix(targets, []int{1, 64}, h.o.ClosedDur, h.o.Rounds, h.o.Logf)
+
+	h.o.Logf("%d concurrent streams, direct then through infermeter", h.o.Streams)
+	sd := runStreams(h.simAddr, h.o.Streams, 20, 20*time.Millisecond, 60*time.Second)
+	h.r.StreamsDirect = &sd
+	s := runStreams(c.proxyAddr, h.o.Streams, 20, 20*time.Millisecond, 60*time.Second)
+	h.r.Streams = &s
+
 	if h.r.AfterLoad, err = c.memory(); err != nil {
 		h.note("proxy: %s", err)
 	}
