@@ -83,8 +83,9 @@ func sendRequests(t *testing.T, c *child, n int) int64 {
 // SIGXFSZ: the binary must.
 func limitedChild(t *testing.T, base, dataDir string, headroom int64) *child {
 	t.Helper()
-	// Opening the store replays its journal (the last batch, written
-	// again): measure what that appends by opening it here once.
+	// Opening the store replays its journal only when its writes are not
+	// all in it (then it appends the last batch again): measure what
+	// opening it appends (nothing, usually) by opening it here once.
 	path := filepath.Join(dataDir, store.FileName)
 	size := func() int64 {
 		fi, err := os.Stat(path)
@@ -107,8 +108,9 @@ func limitedChild(t *testing.T, base, dataDir string, headroom int64) *child {
 // the binary): requests keep being answered, every failed flush counts in
 // infermeter_store_flush_errors_total with a log line, the events are kept
 // in memory, and the store file stays whole. Stopped while still full, the
-// sidecar says what it could not flush and exits 1; restarted without the
-// limit, its store opens with everything stored before. Full again, then
+// sidecar says what it could not flush and exits 1; restarted on the full
+// disk, it starts and serves; restarted without the limit, its store opens
+// with everything stored before. Full again, then
 // the limit lifted while it runs: the kept events are flushed, and after
 // SIGTERM the store counts every request answered, exactly.
 func TestDiskFullKeepsServing(t *testing.T) {
@@ -157,6 +159,24 @@ func TestDiskFullKeepsServing(t *testing.T) {
 		answered, before, during, after, before+answered-after)
 	if after < during || after > before+answered {
 		t.Fatalf("after a stop while full the store counts %d requests (%d before, %d while full, %d answered)", after, before, during, answered)
+	}
+
+	// Restarted on the disk still full: it starts (opening the store
+	// writes nothing when its journal is applied), answers, and keeps what
+	// it cannot flush in memory; stopped, it says so and the store is as
+	// it was.
+	c = limitedChild(t, base, dir, 0)
+	sendRequests(t, c, 100)
+	waitFor(t, "a failed flush", func() bool { return childMetric(t, c, "infermeter_store_flush_errors_total") > 0 })
+	if err := c.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	err = c.wait()
+	if c.cmd.ProcessState.ExitCode() != 1 || !strings.Contains(c.output(), "cells at close") {
+		t.Fatalf("started and stopped while full: %v\n%s", err, c.output())
+	}
+	if got := storedRequests(t, dir); got != after {
+		t.Fatalf("after a start and stop while full the store counts %d requests, want %d", got, after)
 	}
 
 	// Full again; the limit lifted while it runs.

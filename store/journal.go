@@ -181,5 +181,31 @@ func replayJournal(db *buntdb.DB) error {
 	if len(b.ops) == 0 {
 		return nil
 	}
+	// Nearly always the journal's writes are all in the store already:
+	// replay only when they are not, so that a store on a full disk opens.
+	done := false
+	if err := db.View(func(tx *buntdb.Tx) error {
+		done = batchApplied(tx, b)
+		return nil
+	}); err != nil {
+		return err
+	}
+	if done {
+		return nil
+	}
 	return db.Update(func(tx *buntdb.Tx) error { return applyBatch(tx, b) })
+}
+
+// batchApplied reports whether the store holds every write of b.
+func batchApplied(tx *buntdb.Tx, b *batch) bool {
+	for _, o := range b.ops {
+		v, err := tx.Get(o.key)
+		switch {
+		case o.del && !errors.Is(err, buntdb.ErrNotFound):
+			return false
+		case !o.del && (err != nil || v != o.val):
+			return false
+		}
+	}
+	return true
 }

@@ -681,3 +681,36 @@ func FuzzScanCommand(f *testing.F) {
 		}
 	})
 }
+
+// TestOpenLeavesAppliedJournal: opening a store whose journal's writes are
+// all in it writes nothing (so a store on a full disk opens), while one
+// whose last batch is torn is still completed (TestTruncatedFile).
+func TestOpenLeavesAppliedJournal(t *testing.T) {
+	dir := t.TempDir()
+	s := openTest(t, dir, Options{})
+	for i := range 3 {
+		if err := s.Apply(nil, genEvents("acme", baseID+uint64(i)*1e12, 50, 4)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_ = s.Close()
+	path := filepath.Join(dir, FileName)
+	size := func() int64 {
+		fi, err := os.Stat(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return fi.Size()
+	}
+	want := size()
+	for range 2 {
+		s = openTest(t, dir, Options{})
+		if s.LogCount() != 150 {
+			t.Fatalf("%d logs, want 150", s.LogCount())
+		}
+		_ = s.Close()
+		if got := size(); got != want {
+			t.Fatalf("opening the store changed its size from %d to %d bytes", want, got)
+		}
+	}
+}
