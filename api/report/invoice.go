@@ -54,7 +54,7 @@ type InvoiceSubtotal struct {
 
 // invoiceColumns are the widths of the lines table: group, model, billing
 // mode, requests, input, output, cached tokens, cost.
-var invoiceColumns = [8]float64{30, 44, 22, 16, 18, 17, 15, 18}
+var invoiceColumns = [8]float64{30, 38, 22, 16, 18, 17, 15, 24}
 
 // WriteInvoicePDF writes inv as a PDF document to w: a header with the
 // number, organisation, period and timezone, the lines, the subtotals per
@@ -90,7 +90,8 @@ func WriteInvoicePDF(w io.Writer, inv *Invoice, now time.Time) error {
 	} {
 		p.font("", 10)
 		p.cell(120, lineH, kv[0], 0, "L")
-		p.cell(contentW-120, lineH, kv[1], 1, "R")
+		p.fitCell(contentW-120, lineH, kv[1], "R")
+		p.ln(-1)
 	}
 	p.font("B", 12)
 	p.setDrawColor(0, 0, 0)
@@ -127,7 +128,11 @@ func (p *pdfWriter) invoiceLines(lines []InvoiceLine) {
 			Int(l.Requests), Int(l.InputTokens), Int(l.OutputTokens), Int(l.CachedTokens), USD(l.CostNano),
 		}
 		for i, s := range cols {
-			p.cell(invoiceColumns[i], lineH, s, 0, invoiceAlign(i))
+			if i < 3 {
+				p.cell(invoiceColumns[i], lineH, s, 0, invoiceAlign(i))
+			} else {
+				p.fitCell(invoiceColumns[i], lineH, s, invoiceAlign(i))
+			}
 		}
 		p.ln(-1)
 	}
@@ -160,7 +165,7 @@ func (p *pdfWriter) invoiceSubtotals(subs []InvoiceSubtotal, total int64) {
 			if i == 0 {
 				align = "L"
 			}
-			p.cell(widths[i], lineH, v, 0, align)
+			p.fitCell(widths[i], lineH, v, align)
 		}
 		p.ln(-1)
 	}

@@ -74,3 +74,44 @@ func TestWriteInvoicePDF(t *testing.T) {
 		t.Fatal("USD in exponent form")
 	}
 }
+
+// TestFitCellShrinksLongValues: an amount or count wider than its column
+// is drawn at a smaller size that fits, never cut; one that fits keeps the
+// table's size; an absurd one stops at minFitSize.
+func TestFitCellShrinksLongValues(t *testing.T) {
+	p := newPDF("fit", time.Unix(0, 0))
+	for _, c := range []struct {
+		s    string
+		col  int
+		want string // "same" or "smaller"
+	}{
+		{USD(630_000), 7, "same"},
+		{Int(1234), 3, "same"},
+		{USD(1_234_567_890_123), 7, "smaller"},
+		{USD(-98_765_432_198_765), 7, "smaller"},
+		{Int(-9_223_372_036_854_775_807), 3, "smallest"},
+		{Int(9_876_543_210_987), 4, "smaller"},
+	} {
+		p.font("", 8)
+		w := invoiceColumns[c.col] - 2*cellPad
+		fs := p.fitSize(c.s, w)
+		switch {
+		case c.want == "same" && fs != 8:
+			t.Errorf("%s in column %d: size %v, want 8", c.s, c.col, fs)
+		case c.want == "smaller" && (fs >= 8 || fs <= minFitSize):
+			t.Errorf("%s in column %d: size %v, want below 8", c.s, c.col, fs)
+		case c.want == "smallest":
+			if fs != minFitSize {
+				t.Errorf("%s in column %d: size %v, want the smallest, %v", c.s, c.col, fs, minFitSize)
+			}
+			continue // wider than the column even then
+		}
+		p.font("", fs)
+		if got := p.width(c.s); got > w {
+			t.Errorf("%s at %vpt is %.2f mm wide, the column %.2f mm", c.s, fs, got, w)
+		}
+	}
+	if p.err != nil {
+		t.Fatal(p.err)
+	}
+}

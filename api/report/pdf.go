@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"math"
 	"strings"
 	"time"
 	"unicode"
@@ -84,6 +85,7 @@ type pdfWriter struct {
 	x, y   float64 // the current position
 	lastH  float64 // the height of the last cell, for ln(-1)
 	size   float64 // the font size, in points
+	style  string  // the font style: "" or "B"
 	text   [3]uint8
 	fill   [3]uint8
 	draw   [3]uint8
@@ -130,7 +132,34 @@ func (p *pdfWriter) font(style string, size float64) {
 	if err := p.d.SetFont(family, "", size); err != nil {
 		p.fail(fmt.Errorf("cannot select the font %s: %w", family, err))
 	}
-	p.size = size
+	p.size, p.style = size, style
+}
+
+// minFitSize is the smallest font size fitCell shrinks a value to, in
+// points.
+const minFitSize = 4.0
+
+// fitCell is cell (moving right) for a value that must be shown whole, such
+// as an amount: when s is wider than the cell at the current font size, it
+// is drawn at the size that fits (fitSize), then the size is restored.
+func (p *pdfWriter) fitCell(w, h float64, s string, align string) {
+	size, style := p.size, p.style
+	if fs := p.fitSize(s, w-2*cellPad); fs < size {
+		p.font(style, fs)
+		defer p.font(style, size)
+	}
+	p.cell(w, h, s, 0, align)
+}
+
+// fitSize returns the current font size if s fits in w millimetres, else
+// the largest size in half points at which it does (text width grows with
+// the size, as there is no kerning), but not below minFitSize.
+func (p *pdfWriter) fitSize(s string, w float64) float64 {
+	tw := p.width(p.printable(s))
+	if tw <= w || tw == 0 {
+		return p.size
+	}
+	return max(math.Floor(p.size*w/tw*2)/2, minFitSize)
 }
 
 func (p *pdfWriter) setTextColor(r, g, b uint8) { p.text = [3]uint8{r, g, b} }
@@ -450,7 +479,7 @@ func (p *pdfWriter) table(title, nameCol string, lines []Line, total int64) {
 			if i == 0 {
 				align = "L"
 			}
-			p.cell(topColumns[i], lineH, s, 0, align)
+			p.fitCell(topColumns[i], lineH, s, align)
 		}
 		p.ln(-1)
 	}
