@@ -22,11 +22,16 @@ func benchCells(n int, hour int64, requests int64) []meter.CellRecord {
 }
 
 // BenchmarkApply stores batches of 1000 events and 50 cells, as one flush of
-// a busy sidecar, with and without an fsync per commit.
+// a busy sidecar, with and without an fsync per commit, and with a small
+// max_logs (every batch then evicts as many logs as it adds).
 func BenchmarkApply(b *testing.B) {
-	for _, sync := range []bool{false, true} {
-		b.Run(fmt.Sprintf("sync=%v", sync), func(b *testing.B) {
-			s, err := Open(b.TempDir(), Options{NoSync: !sync, MaxLogs: 1_000_000})
+	for _, c := range []struct {
+		name    string
+		sync    bool
+		maxLogs int
+	}{{"sync=false", false, 1_000_000}, {"sync=true", true, 1_000_000}, {"sync=true,max_logs=10000", true, 10_000}} {
+		b.Run(c.name, func(b *testing.B) {
+			s, err := Open(b.TempDir(), Options{NoSync: !c.sync, MaxLogs: c.maxLogs})
 			if err != nil {
 				b.Fatal(err)
 			}
