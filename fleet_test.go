@@ -209,10 +209,31 @@ func TestFleetAggregatorEqualsSumOfSidecars(t *testing.T) {
 			}
 		}
 	}
-	// Request logs name their origin.
+	// Request logs name their origin: the sidecar's log and the request's
+	// id there, where the same request is found.
 	st, r := adminGet(t, agg.admin, keyAlice, "/api/account/request-logs?limit=1")
 	if st != 200 || len(r.Get("logs").Array()) != 1 {
 		t.Fatalf("aggregator request logs: %d %s", st, r.Raw)
+	}
+	l := r.Get("logs.0")
+	origin, originID := l.Get("origin").String(), l.Get("origin_id").String()
+	instance, _, _ := strings.Cut(origin, "/")
+	var from *fleetApp
+	for i := range sidecars {
+		if instance == fmt.Sprintf("sidecar-%d", i+1) {
+			from = &sidecars[i]
+		}
+	}
+	if from == nil || originID == "" {
+		t.Fatalf("aggregator log without a sidecar origin: %s", l.Raw)
+	}
+	st, d := adminGet(t, from.admin, keyAlice, "/api/account/request-logs/"+originID+"/details")
+	if st != 200 || d.Get("request.cost_usd").Raw != l.Get("cost_usd").Raw || d.Get("request.model").String() != l.Get("model").String() ||
+		d.Get("request.timestamp").String() != l.Get("timestamp").String() {
+		t.Fatalf("the origin's log %s of %s: %d %s\nthe aggregator's: %s", originID, instance, st, d.Raw, l.Raw)
+	}
+	if d.Get("request.origin").Exists() {
+		t.Errorf("a sidecar's own log names an origin: %s", d.Raw)
 	}
 }
 

@@ -42,6 +42,10 @@ type logJSON struct {
 	Tags            string `json:"tags"`
 	UsageSource     string `json:"usage_source"`
 	ConnectionID    string `json:"connection_id"`
+	// Origin and OriginID are set on a request another instance of a fleet
+	// metered: its log ("<instance_id>/<epoch>") and the request's id there.
+	Origin   string `json:"origin,omitempty"`
+	OriginID string `json:"origin_id,omitempty"`
 }
 
 func logOf(ev *meter.Event) logJSON {
@@ -49,7 +53,7 @@ func logOf(ev *meter.Event) logJSON {
 	if ev.Failed() {
 		status = "error"
 	}
-	return logJSON{
+	l := logJSON{
 		ID:              strconv.FormatUint(ev.ID, 10),
 		Timestamp:       time.Unix(0, ev.Time).UTC().Format(time.RFC3339Nano),
 		UserID:          ev.User,
@@ -75,6 +79,10 @@ func logOf(ev *meter.Event) logJSON {
 		UsageSource:     ev.Usage.Source.String(),
 		ConnectionID:    ev.Upstream,
 	}
+	if ev.Origin != "" {
+		l.Origin, l.OriginID = ev.Origin, strconv.FormatUint(ev.OriginID, 10)
+	}
+	return l
 }
 
 type logsAnswer struct {
