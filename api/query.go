@@ -108,6 +108,7 @@ const (
 	dimDepartment
 	dimBillingMode
 	dimCategory
+	dimErrorType
 	dimTag
 	dimHour
 	dimDay
@@ -129,6 +130,7 @@ var queryDimensions = []queryDimDoc{
 	{"department", "department of the request (X-Infermeter-Department, else the member's)", "research"},
 	{"billing_mode", "org_pays or member_pays", "org_pays"},
 	{"category", "endpoint category: " + strings.Join(categoryNames(), ", "), "chat_completions"},
+	{"error_type", `failure of the request: "" for a success, else ` + strings.Join(errorTypeNames(), ", "), "rate_limit"},
 	{"tag:KEY", `value of the request's tag KEY, as in tag:team ("" when the request had none)`, "a"},
 	{"hour", "start of the hour, RFC 3339 in the org's timezone", "2026-11-03T14:00:00+01:00"},
 	{"day", "YYYY-MM-DD in the org's timezone", "2026-11-03"},
@@ -400,6 +402,10 @@ func canonicalValue(k queryDimKind, s string, loc *time.Location) (string, error
 		if _, ok := usage.ParseCategory(s); !ok {
 			return "", fmt.Errorf("%s is not one of %s", quoted(s), strings.Join(categoryNames(), ", "))
 		}
+	case dimErrorType:
+		if _, ok := usage.ParseErrorType(s); !ok {
+			return "", fmt.Errorf(`%s is not "" (a success) or one of %s`, quoted(s), strings.Join(errorTypeNames(), ", "))
+		}
 	case dimHour:
 		t, err := time.Parse(time.RFC3339Nano, s)
 		if err != nil {
@@ -517,6 +523,15 @@ func dimensionNames() string {
 	return strings.Join(names, ", ")
 }
 
+// errorTypeNames lists the error types (not the "" of a success).
+func errorTypeNames() []string {
+	var out []string
+	for _, e := range usage.ErrorTypes() {
+		out = append(out, e.String())
+	}
+	return out
+}
+
 func categoryNames() []string {
 	var out []string
 	for _, c := range usage.Categories() {
@@ -591,6 +606,8 @@ func (a *API) runQuery(q *query, org *account.Org, user string) ([]*queryGroup, 
 			return queryDimValue{s: k.BillingMode}
 		case dimCategory:
 			return queryDimValue{s: k.Category.String()}
+		case dimErrorType:
+			return queryDimValue{s: k.ErrorType.String()}
 		case dimTag:
 			return queryDimValue{s: tagValue(k.Tags, d.tag)}
 		}

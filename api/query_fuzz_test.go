@@ -15,7 +15,7 @@ func FuzzQuery(f *testing.F) {
 		``, `{`, `[]`, `null`, `{}`, `"x"`,
 		`{"metrics":["requests"]}`,
 		`{"metrics":["requests","tokens","cost","errors","error_rate","avg_latency_ms","p95_latency_ms","active_members"],"dimensions":["user","model"]}`,
-		`{"metrics":["cost"],"dimensions":["tag:team","week","month","day","hour","category","billing_mode","department"],"filters":{"start_date":"2026-10-31","end_date":"2026-12-31"}}`,
+		`{"metrics":["cost"],"dimensions":["tag:team","week","month","day","hour","category","billing_mode","error_type"],"filters":{"start_date":"2026-10-31","end_date":"2026-12-31"}}`,
 		`{"metrics":["requests"],"dimensions":["day"],"filters":{"start_date":"2026-10-31","model":["openai/gpt-4o"],"tag:team":["a"]},"sort":[{"field":"requests","order":"desc"}],"limit":1}`,
 		`{"metrics":["requests"],"filters":{"hour":["2026-10-31T22:30:00Z"],"week":["2026-W44"],"month":["2026-10"],"day":["2026-10-31"],"category":["chat_completions"],"billing_mode":["org_pays"]}}`,
 		`{"metrics":["requests"],"filters":{"user":["alice"],"range":"7d"}}`,

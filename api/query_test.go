@@ -243,7 +243,7 @@ func TestQueryAnswer(t *testing.T) {
 func TestQueryBadBodies(t *testing.T) {
 	a := newQueryAPI(t)
 	metricList := "requests, input_tokens, output_tokens, tokens, cost, errors, error_rate, avg_latency_ms, p95_latency_ms, active_members"
-	dimList := "user, model, department, billing_mode, category, tag:KEY, hour, day, week, month"
+	dimList := "user, model, department, billing_mode, category, error_type, tag:KEY, hour, day, week, month"
 	f := func(body, msg string) {
 		t.Helper()
 		st, got := serve(a, "POST", "/api/analytics/query", qKeyAlice, body)
@@ -355,10 +355,10 @@ func TestAnalyticsMetrics(t *testing.T) {
 	if got, want := names("metrics.#.unit"), "count,tokens,tokens,tokens,USD,count,ratio,ms,ms,count"; got != want {
 		t.Fatalf("units %s, want %s", got, want)
 	}
-	if got, want := names("dimensions.#.name"), "user,model,department,billing_mode,category,tag:KEY,hour,day,week,month"; got != want {
+	if got, want := names("dimensions.#.name"), "user,model,department,billing_mode,category,error_type,tag:KEY,hour,day,week,month"; got != want {
 		t.Fatalf("dimensions %s, want %s", got, want)
 	}
-	if got, want := names("filters.#.name"), "start_date,end_date,range,user,model,department,billing_mode,category,tag:KEY,hour,day,week,month"; got != want {
+	if got, want := names("filters.#.name"), "start_date,end_date,range,user,model,department,billing_mode,category,error_type,tag:KEY,hour,day,week,month"; got != want {
 		t.Fatalf("filters %s, want %s", got, want)
 	}
 	if j.Get("limit.min").Int() != 1 || j.Get("limit.max").Int() != 10000 || j.Get("limit.default").Int() != 100 ||
@@ -381,5 +381,37 @@ func TestAnalyticsMetrics(t *testing.T) {
 		if st, ans := serve(a, "POST", "/api/analytics/query", qKeyAlice, body); st != 200 {
 			t.Fatalf("filter example %s: %d %s", body, st, ans)
 		}
+	}
+}
+
+// TestQueryErrorType groups and filters by the failure of the requests,
+// read from the cells (which the meter splits by error type).
+func TestQueryErrorType(t *testing.T) {
+	a := newQueryAPI(t)
+	gk := func(hour string, et usage.ErrorType) meter.CellKey {
+		return meter.CellKey{Org: "globex", User: "eve", Model: "openai/gpt-4o", Department: "ops", BillingMode: account.OrgPays,
+			Category: usage.CategoryChatCompletions, ErrorType: et, Hour: berlinHour(t, hour)}
+	}
+	a.opt.Meter.Load(gk("2026-11-02T11", usage.ErrRateLimit), qCell(2, 2, 20, 0, 0, 100, 100))
+	a.opt.Meter.Load(gk("2026-11-02T12", usage.ErrTimeout), qCell(1, 1, 10, 0, 0, 30_000_000))
+	f := func(body, want string) {
+		t.Helper()
+		st, got := serve(a, "POST", "/api/analytics/query", qKeyEve, body)
+		if st != 200 {
+			t.Fatalf("%s: status %d: %s", body, st, got)
+		}
+		if rows := gjson.Get(got, "rows").Raw; rows != want {
+			t.Fatalf("%s:\ngot  %s\nwant %s", body, rows, want)
+		}
+	}
+	f(`{"metrics":["requests","errors"],"dimensions":["error_type"],"filters":{`+wholePeriod+`}}`,
+		`[{"error_type":"","requests":100,"errors":0},{"error_type":"rate_limit","requests":2,"errors":2},{"error_type":"timeout","requests":1,"errors":1}]`)
+	f(`{"metrics":["requests"],"dimensions":["user"],"filters":{`+wholePeriod+`,"error_type":["timeout","rate_limit"]}}`,
+		`[{"user":"eve","requests":3}]`)
+	f(`{"metrics":["requests"],"dimensions":["hour"],"filters":{`+wholePeriod+`,"error_type":[""]}}`,
+		`[{"hour":"2026-11-02T09:00:00Z","requests":100}]`)
+	st, got := serve(a, "POST", "/api/analytics/query", qKeyEve, `{"metrics":["requests"],"filters":{"error_type":["ratelimit"]}}`)
+	if want := `filters.error_type[0]: "ratelimit" is not "" (a success) or one of rate_limit, invalid_request`; st != 400 || !strings.Contains(gjson.Get(got, "error.message").String(), want) {
+		t.Fatalf("a bad error type: %d %s, want 400 with %q", st, got, want)
 	}
 }
