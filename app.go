@@ -71,6 +71,8 @@ type app struct {
 	schedules          *schedule.Scheduler
 	// fleet is nil unless fleet.nats_url is set.
 	fleet *fleet.Fleet
+	// ownSpend is nil unless the fleet role is both (see fleet.OwnSpend).
+	ownSpend *fleet.OwnSpend
 	// adminTLS is the admin listener's TLS config; nil serves plain HTTP.
 	adminTLS *tls.Config
 }
@@ -137,9 +139,24 @@ func newApp(cfg *config.Config, opt appOptions) (*app, error) {
 		},
 		Flush: func(cells []meter.CellRecord, events []meter.Event) error {
 			// Marks is nil unless events came from the fleet: then the
-			// consumer's marks are stored in the same commit.
-			if err := st.ApplyWithState(cells, events, fleet.Marks(events)); err != nil {
+			// consumer's marks are stored in the same commit; so is a
+			// `both` instance's own spend.
+			state := fleet.Marks(events)
+			if a.ownSpend != nil {
+				for k, v := range a.ownSpend.Take() {
+					if state == nil {
+						state = map[string][]byte{}
+					}
+					state[k] = v
+				}
+			}
+			if err := st.ApplyWithState(cells, events, state); err != nil {
 				return err
+			}
+			if a.ownSpend != nil {
+				if err := a.ownSpend.Committed(); err != nil {
+					opt.Logf("fleet: %s", err)
+				}
 			}
 			if time.Since(lastEvict) >= evictEvery {
 				lastEvict = time.Now()
@@ -164,7 +181,18 @@ func newApp(cfg *config.Config, opt appOptions) (*app, error) {
 		now = opt.Now
 	}
 	a.budget = budget.New(budget.Options{Location: dir.Location})
-	a.budget.Seed(a.meter.Cells(), now())
+	if cfg.Fleet.NATSURL != "" && cfg.Fleet.Role == fleet.RoleBoth {
+		// Its cells hold the fleet's events too: seed from its own spend.
+		if a.ownSpend, err = fleet.NewOwnSpend(st, a.budget, now, len(a.meter.Orgs()) == 0); err == nil {
+			err = a.ownSpend.Seed(a.meter.Cells(), dir.Location)
+		}
+		if err != nil {
+			_ = st.Close()
+			return nil, err
+		}
+	} else {
+		a.budget.Seed(a.meter.Cells(), now())
+	}
 	if cfg.Fleet.NATSURL != "" {
 		a.fleet, err = fleet.New(fleet.Options{
 			Config: cfg.Fleet, Store: st, Meter: a.meter, Budget: a.budget, Metrics: set, Logf: opt.Logf, Now: opt.Now,

@@ -491,3 +491,48 @@ orgs:
 		t.Fatalf("%d requests answered, %d nano-dollars spent", codes[200], spent)
 	}
 }
+
+// TestFleetBothRestartSeedsOwnSpend restarts a `both` instance whose store
+// holds another sidecar's events: its budget ledger starts from its own
+// month spend (kept in its store), not from its cells, which would count the
+// sidecar's spend a second time besides the spend bucket.
+func TestFleetBothRestartSeedsOwnSpend(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs nats-server")
+	}
+	nats := natstest.Start(t)
+	_, base := startSim(t, sim.Options{})
+	cfg := testConfig(t, base, t.TempDir(), fleetYAML(nats.URL, "both", "both-1"))
+	a, proxy, admin := startApp(t, cfg, appOptions{})
+	both := fleetApp{a: a, proxy: proxy, admin: admin}
+	side := startFleetApp(t, base, nats.URL, "sidecar", "sidecar-1")
+	if good := sendSpread(t, []fleetApp{both}, 12); good != 12 {
+		t.Fatalf("%d of 12 requests through the both instance succeeded", good)
+	}
+	if good := sendSpread(t, []fleetApp{side}, 18); good != 18 {
+		t.Fatalf("%d of 18 requests through the sidecar succeeded", good)
+	}
+	waitFleet(t, 30*time.Second, "the both instance to store the sidecar's events", func() bool {
+		r, _, _ := cellTotals(both.a)
+		return r == 30
+	})
+	now := time.Now()
+	aliceOwn, orgOwn := both.a.budget.Spent("acme", "alice", now)
+	bobOwn, _ := both.a.budget.Spent("acme", "bob", now)
+	_, cellCost, _ := cellTotals(both.a)
+	if aliceOwn == 0 || bobOwn == 0 || orgOwn != aliceOwn+bobOwn || cellCost <= orgOwn {
+		t.Fatalf("before the restart: alice %d, bob %d, org %d nano-dollars of own spend; cells %d", aliceOwn, bobOwn, orgOwn, cellCost)
+	}
+	// The own spend is stored with the next flush.
+	time.Sleep(300 * time.Millisecond)
+	if err := both.a.Close(); err != nil {
+		t.Fatal(err)
+	}
+	a2, _, _ := startApp(t, cfg, appOptions{})
+	alice, org := a2.budget.Spent("acme", "alice", time.Now())
+	bob, _ := a2.budget.Spent("acme", "bob", time.Now())
+	if alice != aliceOwn || bob != bobOwn || org != orgOwn {
+		t.Fatalf("after the restart the ledger counts alice %d, bob %d, org %d nano-dollars; its own spend was %d, %d, %d (cells: %d)",
+			alice, bob, org, aliceOwn, bobOwn, orgOwn, cellCost)
+	}
+}
