@@ -14,11 +14,31 @@ type Count struct {
 	OK bool
 }
 
+// MaxCount bounds what an extractor takes from a provider for one count:
+// a larger number (no request has a trillion tokens) is read as MaxCount,
+// so that the sums of a request's counts, and of many requests in a cell,
+// cannot overflow.
+const MaxCount = 1 << 40
+
+// MaxCostNano bounds a cost a provider reports for one request (about
+// 1.1 million USD), for the same reason.
+const MaxCostNano = 1 << 50
+
 // Set records n as reported.
 func (c *Count) Set(n int64) { c.N, c.OK = n, true }
 
-// Add adds n to the count and marks it reported.
-func (c *Count) Add(n int64) { c.N += n; c.OK = true }
+// Add adds n (not negative) to the count and marks it reported; the sum
+// stops at the largest int64 instead of overflowing.
+func (c *Count) Add(n int64) {
+	if c.N > maxInt64-n {
+		c.N = maxInt64
+	} else {
+		c.N += n
+	}
+	c.OK = true
+}
+
+const maxInt64 = 1<<63 - 1
 
 // Value returns the count, or 0 when it was not reported.
 func (c Count) Value() int64 {

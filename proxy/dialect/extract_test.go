@@ -129,6 +129,15 @@ func TestExtractBodyCases(t *testing.T) {
 		m{"input": 50, "input_image": 0, "output": 4160, "output_image": 4160}, usage.TierDefault)
 	// No usage at all (DALL-E).
 	f(OpenAI, usage.CategoryImageGeneration, `{"created":1,"data":[{"url":"u"}]}`, m{}, usage.TierDefault)
+	// Absurd numbers are read as the bounds, so no sum overflows (a fuzzer
+	// found an Anthropic input that wrapped to a negative count); a cost
+	// or duration beyond int64 stays not reported.
+	const mc, mcost = usage.MaxCount, usage.MaxCostNano
+	f(OpenAI, usage.CategoryChatCompletions, `{"usage":{"prompt_tokens":1E20,"completion_tokens":99999999999999999999,"total_tokens":1e300,"cost":2000000}}`,
+		m{"input": mc, "output": mc, "provider_cost_nano": mcost}, usage.TierDefault)
+	f(Anthropic, usage.CategoryChatCompletions, `{"usage":{"input_tokens":1,"cache_creation_input_tokens":1E20,"cache_read_input_tokens":9223372036854775807,"output_tokens":1e19}}`,
+		m{"input": 1 + 2*mc, "cache_write": mc, "cache_read": mc, "output": mc}, usage.TierDefault)
+	f(OpenAI, usage.CategoryAudio, `{"usage":{"type":"duration","seconds":2e9}}`, m{"audio_millis": mc}, usage.TierDefault)
 }
 
 func TestStreamCases(t *testing.T) {

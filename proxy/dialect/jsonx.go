@@ -859,8 +859,9 @@ func rawStrBytes(doc []byte, v string) []byte {
 }
 
 // setNum stores the raw JSON number v into c, as gjson's Result.Int reads
-// it, and reports true; negative numbers count as 0. Anything gjson does
-// not type as a number (absent, null, a string) leaves c alone.
+// it (negative numbers as 0, numbers above usage.MaxCount as MaxCount),
+// and reports true. Anything gjson does not type as a number (absent,
+// null, a string) leaves c alone.
 func setNum(c *usage.Count, v string) bool {
 	if !isNumber(v) {
 		return false
@@ -869,9 +870,7 @@ func setNum(c *usage.Count, v string) bool {
 	if !ok {
 		n = gjson.Parse(v).Int()
 	}
-	if n < 0 {
-		n = 0
-	}
+	n = min(max(n, 0), usage.MaxCount)
 	c.Set(n)
 	return true
 }

@@ -131,7 +131,7 @@ func readOpenAIUsage(u *usage.Usage, uj string, cat usage.Category) bool {
 	// Duration-billed audio: {"type":"duration","seconds":7}.
 	if isString(typ) && strVal(typ) == "duration" && isNumber(seconds) {
 		if ms, ok := parseScaled(seconds, 3); ok && ms >= 0 {
-			u.AudioMillis.Set(ms)
+			u.AudioMillis.Set(min(ms, usage.MaxCount))
 		}
 	}
 	// OpenRouter: usage.cost in USD (credits).
@@ -141,7 +141,7 @@ func readOpenAIUsage(u *usage.Usage, uj string, cat usage.Category) bool {
 			num = strVal(cost)
 		}
 		if n, ok := parseScaled(num, 9); ok && n >= 0 {
-			u.ProviderCostNano.Set(n)
+			u.ProviderCostNano.Set(min(n, usage.MaxCostNano))
 		}
 	}
 	if u.Reported() {
