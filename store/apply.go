@@ -65,7 +65,7 @@ func (s *Store) rollback(dictLen int) {
 			if !ok {
 				return true
 			}
-			h, err := readBlockHeader(first, v)
+			h, err := readBlockHeader(first, s.strip(v))
 			if err != nil {
 				return true
 			}
@@ -225,7 +225,7 @@ func (s *Store) read(b *batch, key string) (string, bool, error) {
 	if err != nil {
 		return "", false, mapErr(err)
 	}
-	return v, true, nil
+	return s.strip(v), true, nil
 }
 
 // readBlock decodes block blk of org, as it will be after b, into s.recs.
@@ -486,7 +486,7 @@ func (s *Store) LoadCells(fn func(meter.CellKey, meter.Cell)) error {
 				ierr = err
 				return false
 			}
-			c, err := decodeCell(v)
+			c, err := decodeCell(s.strip(v))
 			if err != nil {
 				ierr = err
 				return false

@@ -146,7 +146,7 @@ func dropCaptures(b *batch, org uint32, recs []rec) {
 }
 
 // loadCapture reads the capture of org's log id in tx.
-func loadCapture(tx *buntdb.Tx, org uint32, id uint64) (*meter.Capture, error) {
+func (s *Store) loadCapture(tx *buntdb.Tx, org uint32, id uint64) (*meter.Capture, error) {
 	v, err := tx.Get(captureKey(org, id))
 	if errors.Is(err, buntdb.ErrNotFound) {
 		return nil, fmt.Errorf("%w: the capture of log %d is missing", ErrCorrupt, id)
@@ -154,5 +154,5 @@ func loadCapture(tx *buntdb.Tx, org uint32, id uint64) (*meter.Capture, error) {
 	if err != nil {
 		return nil, err
 	}
-	return decodeCapture(v)
+	return decodeCapture(s.strip(v))
 }

@@ -18,7 +18,8 @@
 //     default each commit is fsynced before Apply returns.
 //   - The file always reopens: a torn last write is dropped and the last
 //     batch completed from the journal; a file damaged elsewhere is refused
-//     with an error that names it and says what to do.
+//     with an error that names it and says what to do, and so is a value
+//     whose checksum fails (a byte changed inside it, schema 2).
 //   - Readers (Logs, Log, LoadCells, the state methods) run concurrently
 //     with the writer and see each commit entirely or not at all.
 //
@@ -29,7 +30,9 @@
 // endian, so byte order is numeric order. "id" below is a 4-byte dictionary
 // id.
 //
-//	v                              schema version, "1"
+//	v                              schema version: "2" (every other value ends with a
+//	                               4-byte CRC-32C of its key and itself, see seal.go)
+//	                               or "1" (stores written before the seals: read as is)
 //	j                              journal: the last multi-key batch, replayed at open
 //	d <id>                         dictionary: id -> string (org, user, model,
 //	                               department, billing mode, upstream, tag set);

@@ -59,11 +59,11 @@ func (s *Store) Follow(after uint64, n int) ([]meter.Event, error) {
 			}
 			h := &followHead{org: org, prefix: logOrgPrefix(org)}
 			// The block that starts at or below after may hold later IDs.
-			if ierr = h.load(tx, logKey(org, after), true, after); ierr != nil {
+			if ierr = h.load(s, tx, logKey(org, after), true, after); ierr != nil {
 				return nil
 			}
 			if h.i >= len(h.recs) {
-				if ierr = h.load(tx, logKey(org, after+1), false, after); ierr != nil {
+				if ierr = h.load(s, tx, logKey(org, after+1), false, after); ierr != nil {
 					return nil
 				}
 			}
@@ -95,7 +95,7 @@ func (s *Store) Follow(after uint64, n int) ([]meter.Event, error) {
 			if h.i++; h.i < len(h.recs) {
 				continue
 			}
-			if ierr = h.load(tx, logKey(h.org, h.first+1), false, after); ierr != nil {
+			if ierr = h.load(s, tx, logKey(h.org, h.first+1), false, after); ierr != nil {
 				return nil
 			}
 			if h.i >= len(h.recs) {
@@ -122,7 +122,7 @@ type followHead struct {
 // load reads into h the org's block at or below key (down) or at or above
 // it, skipping records at or below after; h.i == len(h.recs) when there is
 // none.
-func (h *followHead) load(tx *buntdb.Tx, key string, down bool, after uint64) error {
+func (h *followHead) load(s *Store, tx *buntdb.Tx, key string, down bool, after uint64) error {
 	h.recs, h.i = h.recs[:0], 0
 	var derr error
 	fn := func(k, v string) bool {
@@ -130,7 +130,7 @@ func (h *followHead) load(tx *buntdb.Tx, key string, down bool, after uint64) er
 			return false
 		}
 		h.first = be64(k, 5)
-		h.recs, derr = decodeBlock(h.recs[:0], h.first, v)
+		h.recs, derr = decodeBlock(h.recs[:0], h.first, s.strip(v))
 		return false
 	}
 	var err error

@@ -120,8 +120,8 @@ func decodeJournal(v string) (*batch, error) {
 	return b, nil
 }
 
-// applyBatch writes b in tx.
-func applyBatch(tx *buntdb.Tx, b *batch) error {
+// applyBatch writes b in tx, sealing its values.
+func (s *Store) applyBatch(tx *buntdb.Tx, b *batch) error {
 	for _, o := range b.ops {
 		if o.del {
 			if _, err := tx.Delete(o.key); err != nil && !errors.Is(err, buntdb.ErrNotFound) {
@@ -129,7 +129,7 @@ func applyBatch(tx *buntdb.Tx, b *batch) error {
 			}
 			continue
 		}
-		if _, _, err := tx.Set(o.key, o.val, nil); err != nil {
+		if _, _, err := tx.Set(o.key, s.seal(o.key, o.val), nil); err != nil {
 			return err
 		}
 	}
@@ -141,18 +141,18 @@ func (s *Store) commit(b *batch) error {
 	if len(b.ops) == 0 {
 		return nil
 	}
-	j := b.encode()
+	j := s.seal(keyJournal, b.encode())
 	if err := s.db.Update(func(tx *buntdb.Tx) error {
 		_, _, err := tx.Set(keyJournal, j, nil)
 		return err
 	}); err != nil {
 		return fmt.Errorf("cannot write journal: %w", mapErr(err))
 	}
-	if err := s.db.Update(func(tx *buntdb.Tx) error { return applyBatch(tx, b) }); err != nil {
+	if err := s.db.Update(func(tx *buntdb.Tx) error { return s.applyBatch(tx, b) }); err != nil {
 		// The journal holds writes that did not happen: replace it with an
 		// empty one so that a restart does not replay them.
 		_ = s.db.Update(func(tx *buntdb.Tx) error {
-			_, _, err := tx.Set(keyJournal, string([]byte{journalVersion}), nil)
+			_, _, err := tx.Set(keyJournal, s.seal(keyJournal, string([]byte{journalVersion})), nil)
 			return err
 		})
 		return fmt.Errorf("cannot commit batch: %w", mapErr(err))
@@ -161,7 +161,8 @@ func (s *Store) commit(b *batch) error {
 }
 
 // replayJournal re-applies the journal found at open.
-func replayJournal(db *buntdb.DB) error {
+func (s *Store) replayJournal() error {
+	db := s.db
 	var j string
 	err := db.View(func(tx *buntdb.Tx) error {
 		v, err := tx.Get(keyJournal)
@@ -172,6 +173,9 @@ func replayJournal(db *buntdb.DB) error {
 		return nil
 	}
 	if err != nil {
+		return err
+	}
+	if j, err = s.unseal(keyJournal, j); err != nil {
 		return err
 	}
 	b, err := decodeJournal(j)
@@ -185,7 +189,7 @@ func replayJournal(db *buntdb.DB) error {
 	// replay only when they are not, so that a store on a full disk opens.
 	done := false
 	if err := db.View(func(tx *buntdb.Tx) error {
-		done = batchApplied(tx, b)
+		done = s.batchApplied(tx, b)
 		return nil
 	}); err != nil {
 		return err
@@ -193,17 +197,17 @@ func replayJournal(db *buntdb.DB) error {
 	if done {
 		return nil
 	}
-	return db.Update(func(tx *buntdb.Tx) error { return applyBatch(tx, b) })
+	return db.Update(func(tx *buntdb.Tx) error { return s.applyBatch(tx, b) })
 }
 
 // batchApplied reports whether the store holds every write of b.
-func batchApplied(tx *buntdb.Tx, b *batch) bool {
+func (s *Store) batchApplied(tx *buntdb.Tx, b *batch) bool {
 	for _, o := range b.ops {
 		v, err := tx.Get(o.key)
 		switch {
 		case o.del && !errors.Is(err, buntdb.ErrNotFound):
 			return false
-		case !o.del && (err != nil || v != o.val):
+		case !o.del && (err != nil || v != s.seal(o.key, o.val)):
 			return false
 		}
 	}

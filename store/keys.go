@@ -20,8 +20,11 @@ const (
 
 	keyJournal = "j"
 	keyVersion = "v"
-	// schemaVersion is stored under keyVersion; Open refuses any other.
-	schemaVersion = "1"
+	// schemaVersion is stored under keyVersion of a new store: its values
+	// are sealed (seal.go). Open also reads schemaV1 (values without seals)
+	// and refuses any other.
+	schemaVersion = "2"
+	schemaV1      = "1"
 
 	logKeyLen  = 1 + 4 + 8
 	cellKeyLen = 1 + 4 + 8 + 5*4 + 1 + 1

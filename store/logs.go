@@ -119,7 +119,7 @@ func (s *Store) Logs(q LogQuery) ([]meter.Event, string, error) {
 			if !strings.HasPrefix(k, prefix) {
 				return false
 			}
-			recs, ierr = decodeBlock(recs[:0], be64(k, 5), v)
+			recs, ierr = decodeBlock(recs[:0], be64(k, 5), s.strip(v))
 			if ierr != nil {
 				return false
 			}
@@ -242,7 +242,7 @@ func (s *Store) Log(org string, id uint64) (meter.Event, bool, error) {
 			if !strings.HasPrefix(k, prefix) {
 				return false
 			}
-			recs, ierr = decodeBlock(recs[:0], be64(k, 5), v)
+			recs, ierr = decodeBlock(recs[:0], be64(k, 5), s.strip(v))
 			if ierr != nil {
 				return false
 			}
@@ -258,7 +258,7 @@ func (s *Store) Log(org string, id uint64) (meter.Event, bool, error) {
 		if err != nil || !found || !captured {
 			return err
 		}
-		e.Capture, ierr = loadCapture(tx, o, id)
+		e.Capture, ierr = s.loadCapture(tx, o, id)
 		found = ierr == nil
 		return nil
 	})

@@ -171,14 +171,63 @@ func TestDamagedFramingRefused(t *testing.T) {
 	t.Logf("seed %d: %d framing bytes changed, all refused, %d with the offset of the damage", seed, flips, located)
 }
 
-// TestDamagedValueMeasured changes one byte inside a value (a log block, a
-// cell, the journal...) in the middle of a store file: nothing in the file
-// checksums values, so this only counts how many such changes Open
-// refuses at start (the decoders' checks, at Open and LoadCells) and
-// requires that it never panics and that an opened store can be read. The count is in docs/readme-faults.md.
-func TestDamagedValueMeasured(t *testing.T) {
+// TestDamagedValueRefused changes one byte inside a command (a key, a
+// value, a command name: anything but the RESP framing) in the middle of a
+// store file, 60 times. In a store of schema version 2 every value is
+// sealed with a checksum of its key and itself: each change is refused at
+// Open with ErrCorrupt, or, when it hit a command a later one superseded
+// (an older copy of the tail log block, of the journal, of a cell), the
+// store opens and reads exactly what the undamaged file holds. Never is a
+// changed byte read as another value. A store of schema version 1 (no
+// seals) is measured: most such changes read as other values there.
+func TestDamagedValueRefused(t *testing.T) {
+	for _, legacy := range []bool{false, true} {
+		t.Run(map[bool]string{false: "v2", true: "v1"}[legacy], func(t *testing.T) {
+			damagedValues(t, legacy)
+		})
+	}
+}
+
+// storeContents is what a store reads: every log and every cell, printed.
+func storeContents(t *testing.T, dir string) (string, error) {
+	t.Helper()
+	s, err := Open(dir, Options{NoSync: true})
+	if err != nil {
+		return "", err
+	}
+	defer s.Close()
+	var b strings.Builder
+	err = s.LoadCells(func(k meter.CellKey, c meter.Cell) { fmt.Fprintf(&b, "%+v %+v\n", k, c) })
+	if err != nil {
+		return "", err
+	}
+	cursor := ""
+	for {
+		page, next, err := s.Logs(LogQuery{Org: "acme", Limit: MaxLogLimit, Cursor: cursor})
+		if err != nil {
+			return "", err
+		}
+		for i := range page {
+			fmt.Fprintf(&b, "%+v\n", page[i])
+		}
+		if next == "" {
+			return b.String(), nil
+		}
+		cursor = next
+	}
+}
+
+func damagedValues(t *testing.T, legacy bool) {
 	const batches, per, flips = 8, 25, 60
-	full, sizes, _, _ := faultFile(t, batches, per)
+	full, sizes := faultFileSchema(t, batches, per, legacy)
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, FileName), full, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	want, err := storeContents(t, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
 	rng := rand.New(rand.NewPCG(11, 3))
 	lo, hi := sizes[batches/4], sizes[3*batches/4]
 	isFraming := map[int]bool{}
@@ -192,7 +241,7 @@ func TestDamagedValueMeasured(t *testing.T) {
 		}
 		pos += n
 	}
-	refused := 0
+	refused, same, other := 0, 0, 0
 	for range flips {
 		at := int(lo) + rng.IntN(int(hi-lo))
 		for isFraming[at] {
@@ -204,27 +253,65 @@ func TestDamagedValueMeasured(t *testing.T) {
 		if err := os.WriteFile(filepath.Join(dir, FileName), damaged, 0o600); err != nil {
 			t.Fatal(err)
 		}
-		s, err := Open(dir, Options{NoSync: true})
-		if err != nil {
-			if !errors.Is(err, ErrCorrupt) {
-				t.Fatalf("byte %d changed: err = %v, want ErrCorrupt", at, err)
-			}
+		got, err := storeContents(t, dir)
+		switch {
+		case err != nil && !errors.Is(err, ErrCorrupt):
+			t.Fatalf("byte %d changed: %v, want ErrCorrupt", at, err)
+		case err != nil:
 			refused++
-			continue
-		}
-		// The app loads every cell at start: a cell it cannot decode is
-		// refused there. Whatever else was accepted can be read.
-		err = s.LoadCells(func(meter.CellKey, meter.Cell) {})
-		_, _, _ = s.Logs(LogQuery{Org: "acme", Limit: MaxLogLimit})
-		_ = s.Close()
-		if err != nil {
-			if !errors.Is(err, ErrCorrupt) {
-				t.Fatalf("byte %d changed: LoadCells: %v, want ErrCorrupt", at, err)
+			if !legacy && !strings.Contains(err.Error(), "checksum") && !strings.Contains(err.Error(), "cannot open store") {
+				t.Errorf("byte %d changed: %v", at, err)
 			}
-			refused++
+		case got == want:
+			same++
+		default:
+			other++
+			if !legacy {
+				t.Errorf("byte %d changed: the store opened and reads other values", at)
+			}
 		}
 	}
-	t.Logf("%d of %d value bytes changed were refused at start; the rest read as other values", refused, flips)
+	t.Logf("%d of %d changed bytes refused at start, %d in superseded commands (the store reads as before), %d read as other values",
+		refused, flips, same, other)
+	if !legacy && refused == 0 {
+		t.Errorf("no change refused: none hit a value the store holds")
+	}
+}
+
+// faultFileSchema is faultFile, for a store of schema version 1 when legacy.
+func faultFileSchema(t *testing.T, batches, per int, legacy bool) (full []byte, sizes []int64) {
+	t.Helper()
+	if !legacy {
+		full, sizes, _, _ = faultFile(t, batches, per)
+		return full, sizes
+	}
+	dir := t.TempDir()
+	path := filepath.Join(dir, FileName)
+	s := openTest(t, dir, Options{legacySchema: true})
+	evs := genEvents("acme", baseID, batches*per, 9)
+	size := func() int64 {
+		fi, err := os.Stat(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return fi.Size()
+	}
+	sizes = append(sizes, size())
+	for k := range batches {
+		cell := meter.CellRecord{Key: meter.CellKey{Org: "acme", Hour: 1}, Cell: meter.Cell{Requests: int64((k + 1) * per)}}
+		if err := s.Apply([]meter.CellRecord{cell}, evs[k*per:(k+1)*per]); err != nil {
+			t.Fatal(err)
+		}
+		sizes = append(sizes, size())
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	full, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return full, sizes
 }
 
 // commandFraming returns the offsets (from base) of the framing bytes of

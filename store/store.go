@@ -49,6 +49,10 @@ type Options struct {
 	// a power loss may lose about the last second. Meant for tests and
 	// benchmarks.
 	NoSync bool
+
+	// legacySchema makes a new store of schema version 1, without seals
+	// (tests of the stores written before version 2).
+	legacySchema bool
 }
 
 // Store is the durable store of one infermeter process: hourly rollup cells
@@ -76,6 +80,8 @@ type Store struct {
 	hasCaptures bool
 	// follow counts evictions of logs a follower has not reached.
 	follow followState
+	// sealed: the store's schema version is 2, its values are sealed.
+	sealed bool
 }
 
 // orgLogs indexes the log blocks of one org, oldest first.
@@ -170,8 +176,12 @@ func (s *Store) load() error {
 	})
 	switch {
 	case errors.Is(err, buntdb.ErrNotFound) && n == 0:
+		version = schemaVersion
+		if s.opt.legacySchema {
+			version = schemaV1
+		}
 		if err := s.db.Update(func(tx *buntdb.Tx) error {
-			_, _, err := tx.Set(keyVersion, schemaVersion, nil)
+			_, _, err := tx.Set(keyVersion, version, nil)
 			return err
 		}); err != nil {
 			return err
@@ -180,20 +190,33 @@ func (s *Store) load() error {
 		return fmt.Errorf("%w: %d keys but no schema version", ErrCorrupt, n)
 	case err != nil:
 		return err
-	case version != schemaVersion:
-		return fmt.Errorf("%w: schema version %q, this build reads %q", ErrCorrupt, version, schemaVersion)
+	case version != schemaVersion && version != schemaV1:
+		return fmt.Errorf("%w: schema version %q, this build reads %q and %q", ErrCorrupt, version, schemaV1, schemaVersion)
 	}
-	if err := replayJournal(s.db); err != nil {
+	s.sealed = version == schemaVersion
+	if err := s.replayJournal(); err != nil {
 		return fmt.Errorf("cannot replay journal: %w", err)
 	}
 	return s.db.View(func(tx *buntdb.Tx) error {
 		var ierr error
+		if s.sealed {
+			// Every value's seal, once: readers then only strip them.
+			err := tx.Ascend("", func(k, v string) bool {
+				if k != keyVersion {
+					_, ierr = s.unseal(k, v)
+				}
+				return ierr == nil
+			})
+			if err != nil || ierr != nil {
+				return errors.Join(err, ierr)
+			}
+		}
 		err := tx.AscendRange("", string(rune(prefixDict)), string(rune(prefixDict+1)), func(k, v string) bool {
 			if len(k) != dictKeyLen {
 				ierr = fmt.Errorf("%w: bad dictionary key length %d", errCodec, len(k))
 				return false
 			}
-			ierr = s.dict.add(be32(k, 1), v)
+			ierr = s.dict.add(be32(k, 1), s.strip(v))
 			return ierr == nil
 		})
 		if err != nil || ierr != nil {
@@ -205,7 +228,7 @@ func (s *Store) load() error {
 				ierr = fmt.Errorf("%w: bad log key length %d", errCodec, len(k))
 				return false
 			}
-			h, err := readBlockHeader(first, v)
+			h, err := readBlockHeader(first, s.strip(v))
 			if err != nil {
 				ierr = err
 				return false
@@ -251,7 +274,8 @@ func (s *Store) LogCount() int { return int(s.total.Load()) }
 // copied. State keys are apart from logs and cells: any string is a key.
 func (s *Store) PutState(key string, value []byte) error {
 	err := s.db.Update(func(tx *buntdb.Tx) error {
-		_, _, err := tx.Set(stateKey(key), string(value), nil)
+		k := stateKey(key)
+		_, _, err := tx.Set(k, s.seal(k, string(value)), nil)
 		return err
 	})
 	if err != nil {
@@ -274,7 +298,7 @@ func (s *Store) GetState(key string) ([]byte, bool, error) {
 	if err != nil {
 		return nil, false, fmt.Errorf("cannot get state %q: %w", key, mapErr(err))
 	}
-	return []byte(v), true, nil
+	return []byte(s.strip(v)), true, nil
 }
 
 // DeleteState removes the state value of key; a missing key is not an error.
@@ -302,7 +326,7 @@ func (s *Store) ScanState(prefix string, fn func(key string, value []byte) bool)
 			if !strings.HasPrefix(k, p) {
 				return false
 			}
-			return fn(k[1:], []byte(v))
+			return fn(k[1:], []byte(s.strip(v)))
 		})
 	})
 	if err != nil {
