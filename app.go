@@ -122,6 +122,22 @@ func newApp(cfg *config.Config, opt appOptions) (*app, error) {
 	set := metrics.NewSet()
 	limOpt := opt.AuthLimit
 	limOpt.Metrics = set
+	exempt, trusted, err := cfg.AuthThrottle.Prefixes()
+	if err != nil {
+		return nil, err
+	}
+	if limOpt.Max == 0 {
+		limOpt.Max = cfg.AuthThrottle.MaxFailures
+	}
+	if limOpt.Window == 0 {
+		limOpt.Window = cfg.AuthThrottle.Window
+	}
+	if limOpt.Exempt == nil {
+		limOpt.Exempt = exempt // nil: authlimit's loopback default
+	}
+	if limOpt.TrustedProxies == nil {
+		limOpt.TrustedProxies = trusted
+	}
 	authLimit := authlimit.New(limOpt)
 	var lastEvict time.Time
 	a.meter = meter.New(meter.Options{

@@ -203,3 +203,49 @@ func dialFeedFrom(t *testing.T, c *http.Client, admin, key string) (int, string,
 	b, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, string(b), resp.Header
 }
+
+// TestAuthThrottleConfigBehindProxy: auth_throttle from the config file:
+// max_failures and trusted_proxies. Behind a trusted proxy (here 127.0.0.2,
+// forwarding with X-Forwarded-For), one client's failures throttle that
+// client only; the proxy's other clients and the proxy itself go on; a
+// peer that is not a trusted proxy cannot choose its address with the
+// header.
+func TestAuthThrottleConfigBehindProxy(t *testing.T) {
+	_, base := startSim(t, sim.Options{})
+	cfg := testConfig(t, base, t.TempDir(), `auth_throttle: {max_failures: 3, window: 1m, exempt: [], trusted_proxies: ["127.0.0.2"]}`+"\n")
+	_, _, admin := startApp(t, cfg, appOptions{})
+	ingress, other := clientFrom(t, "127.0.0.2"), clientFrom(t, "127.0.0.3")
+	get := func(c *http.Client, key, xff string) int {
+		h := map[string]string{"Authorization": "Bearer " + key}
+		if xff != "" {
+			h["X-Forwarded-For"] = xff
+		}
+		st, _, _ := do(t, c, "GET", admin+"/api/account/request-logs?limit=1", h, "")
+		return st
+	}
+	for i := range 3 {
+		if st := get(ingress, "im-wrong", "198.51.100.7"); st != 401 {
+			t.Fatalf("bad key %d: %d, want 401", i+1, st)
+		}
+	}
+	if st := get(ingress, keyAlice, "198.51.100.7"); st != 429 {
+		t.Fatalf("the client after 3 failures: %d, want 429", st)
+	}
+	if st := get(ingress, keyAlice, "198.51.100.8"); st != 200 {
+		t.Fatalf("another client behind the proxy: %d, want 200", st)
+	}
+	if st := get(ingress, keyAlice, ""); st != 200 {
+		t.Fatalf("the proxy itself: %d, want 200", st)
+	}
+	// 127.0.0.3 is not trusted: its header is ignored, its failures are
+	// its own.
+	for range 3 {
+		get(other, "im-wrong", "198.51.100.9")
+	}
+	if st := get(other, keyAlice, "198.51.100.10"); st != 429 {
+		t.Fatalf("an untrusted peer that changed its X-Forwarded-For: %d, want 429", st)
+	}
+	if st := get(ingress, keyAlice, "198.51.100.9"); st != 200 {
+		t.Fatalf("a client named by an untrusted peer was throttled: %d, want 200", st)
+	}
+}

@@ -131,14 +131,14 @@ func (a *API) Handler(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	now := a.now()
-	if wait, ok := a.opt.AuthLimit.Throttled(ctx.RemoteIP(), now); ok {
+	if wait, ok := a.opt.AuthLimit.Check(ctx, now); ok {
 		a.throttled(ctx, wait)
 		return
 	}
 	m, ok := a.authenticate(ctx)
 	if !ok {
 		if len(ctx.Request.Header.Peek("Authorization")) > 0 {
-			a.opt.AuthLimit.Fail(ctx.RemoteIP(), now)
+			a.opt.AuthLimit.FailRequest(ctx, now)
 		}
 		a.fail(ctx, fasthttp.StatusUnauthorized, "unauthorized", "missing or invalid bearer key")
 		return

@@ -12,6 +12,7 @@
 package authlimit
 
 import (
+	"bytes"
 	"hash/maphash"
 	"net"
 	"net/netip"
@@ -20,6 +21,7 @@ import (
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
+	"github.com/valyala/fasthttp"
 )
 
 // Defaults of Options.
@@ -54,14 +56,22 @@ type Options struct {
 	// components sending a wrong key must not lock the whole pod out.
 	// An empty non-nil list exempts nobody.
 	Exempt []netip.Prefix
+	// TrustedProxies lists the proxies (an ingress, a load balancer) whose
+	// X-Forwarded-For names the client: for a request from one of them,
+	// the client is the rightmost address of that header that is not a
+	// trusted proxy itself (the leftmost when all are). Empty (the
+	// default): the client is always the TCP peer, and X-Forwarded-For is
+	// ignored, as anyone can send it.
+	TrustedProxies []netip.Prefix
 }
 
 // Limiter counts failed authentications per client address. A nil
 // *Limiter throttles nothing. Safe for concurrent use.
 type Limiter struct {
-	exempt []netip.Prefix
-	max    int32
-	window int64 // nanoseconds
+	exempt  []netip.Prefix
+	trusted []netip.Prefix
+	max     int32
+	window  int64 // nanoseconds
 	// until is the instant (Unix nanoseconds) from which no address is
 	// throttled any more: requests at or after it skip the table.
 	until     atomic.Int64
@@ -113,6 +123,7 @@ func New(opt Options) *Limiter {
 	}
 	l := &Limiter{
 		exempt:    opt.Exempt,
+		trusted:   opt.TrustedProxies,
 		max:       int32(min(opt.Max, 1<<30)),
 		window:    int64(opt.Window),
 		seed:      maphash.MakeSeed(),
@@ -124,6 +135,85 @@ func New(opt Options) *Limiter {
 		l.shards[i].size = per
 	}
 	return l
+}
+
+// Check is Throttled for the client of ctx (see Client): while no address
+// is throttled it reads one atomic and nothing of the request.
+func (l *Limiter) Check(ctx *fasthttp.RequestCtx, now time.Time) (time.Duration, bool) {
+	if l == nil || now.UnixNano() >= l.until.Load() {
+		return 0, false
+	}
+	return l.Throttled(l.Client(ctx), now)
+}
+
+// FailRequest is Fail for the client of ctx (see Client).
+func (l *Limiter) FailRequest(ctx *fasthttp.RequestCtx, now time.Time) {
+	if l == nil {
+		return
+	}
+	l.Fail(l.Client(ctx), now)
+}
+
+// Client returns the client address of a request: its TCP peer, or, when
+// the peer is a trusted proxy, the rightmost address of X-Forwarded-For
+// (its header lines in order) that is not a trusted proxy (the leftmost
+// when all are). An entry that is not an address (with or without a
+// port) ends the walk: the last address before it, right to left, is the
+// client, or the peer when there was none.
+func (l *Limiter) Client(ctx *fasthttp.RequestCtx) net.IP {
+	peer := ctx.RemoteIP()
+	if len(l.trusted) == 0 || !inPrefixes(l.trusted, peer) {
+		return peer
+	}
+	lines := ctx.Request.Header.PeekAll(fasthttp.HeaderXForwardedFor)
+	client := peer
+	for i := len(lines) - 1; i >= 0; i-- {
+		rest := lines[i]
+		for len(rest) > 0 {
+			var entry []byte
+			if j := bytes.LastIndexByte(rest, ','); j >= 0 {
+				entry, rest = rest[j+1:], rest[:j]
+			} else {
+				entry, rest = rest, nil
+			}
+			a, ok := parseForwarded(bytes.TrimSpace(entry))
+			if !ok {
+				return client
+			}
+			client = net.IP(a.AsSlice())
+			if !inPrefixes(l.trusted, client) {
+				return client
+			}
+		}
+	}
+	return client
+}
+
+// parseForwarded parses one X-Forwarded-For entry: an address, or an
+// address and port ("1.2.3.4:80", "[::1]:80").
+func parseForwarded(b []byte) (netip.Addr, bool) {
+	if a, err := netip.ParseAddr(string(b)); err == nil {
+		return a.Unmap(), true
+	}
+	if ap, err := netip.ParseAddrPort(string(b)); err == nil {
+		return ap.Addr().Unmap(), true
+	}
+	return netip.Addr{}, false
+}
+
+// inPrefixes reports whether ip is in one of ps.
+func inPrefixes(ps []netip.Prefix, ip net.IP) bool {
+	a, ok := netip.AddrFromSlice(ip)
+	if !ok {
+		return false
+	}
+	a = a.Unmap()
+	for _, p := range ps {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
 }
 
 // Throttled reports whether requests from ip are refused at now, and how

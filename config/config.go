@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"math"
+	"net/netip"
 	"os"
 	"strconv"
 	"strings"
@@ -53,6 +54,8 @@ type Config struct {
 	SMTP SMTP `yaml:"smtp"`
 	// AdminTLS turns TLS on for the admin listener when both files are set.
 	AdminTLS AdminTLS `yaml:"admin_tls"`
+	// AuthThrottle is the failed-authentication throttle of both listeners.
+	AuthThrottle AuthThrottle `yaml:"auth_throttle"`
 	// Fleet is the NATS JetStream fleet mode, off when NATSURL is empty.
 	Fleet Fleet `yaml:"fleet"`
 	// Upstreams are the providers, in order: the first of a dialect owns its unprefixed paths.
@@ -75,6 +78,52 @@ type SMTP struct {
 	Password string `yaml:"password"`
 	// From is the sender address, required when Host is set.
 	From string `yaml:"from"`
+}
+
+// AuthThrottle configures the failed-authentication throttle: a client address that sends
+// MaxFailures unknown keys within Window gets 429 on every request until the window ends.
+type AuthThrottle struct {
+	// MaxFailures is how many unknown keys a client may send in a window, 1..1000000.
+	// Default 10.
+	MaxFailures int `yaml:"max_failures"`
+	// Window is how long a client's count lasts from its first failure, 1s..24h. Default 1m.
+	Window time.Duration `yaml:"window"`
+	// Exempt lists addresses or CIDR prefixes never throttled. Absent: 127.0.0.1 and ::1 (the
+	// app of the sidecar's own pod); [] exempts nobody.
+	Exempt []string `yaml:"exempt"`
+	// TrustedProxies lists addresses or CIDR prefixes of proxies (an ingress, a load balancer)
+	// whose X-Forwarded-For names the client; empty (the default) ignores that header.
+	TrustedProxies []string `yaml:"trusted_proxies"`
+}
+
+// Prefixes returns Exempt (nil when absent) and TrustedProxies as prefixes; an address is a
+// prefix of its full length. Validate checks that they parse.
+func (a *AuthThrottle) Prefixes() (exempt, trusted []netip.Prefix, err error) {
+	conv := func(key string, in []string) ([]netip.Prefix, error) {
+		if in == nil {
+			return nil, nil
+		}
+		out := make([]netip.Prefix, 0, len(in))
+		for i, s := range in {
+			p, err := netip.ParsePrefix(s)
+			if err != nil {
+				addr, aerr := netip.ParseAddr(s)
+				if aerr != nil {
+					return nil, fmt.Errorf("auth_throttle.%s[%d]: %q is not an address or a CIDR prefix", key, i, s)
+				}
+				p = netip.PrefixFrom(addr.Unmap(), addr.Unmap().BitLen())
+			}
+			out = append(out, p.Masked())
+		}
+		return out, nil
+	}
+	if exempt, err = conv("exempt", a.Exempt); err != nil {
+		return nil, nil, err
+	}
+	if trusted, err = conv("trusted_proxies", a.TrustedProxies); err != nil {
+		return nil, nil, err
+	}
+	return exempt, trusted, nil
 }
 
 // AdminTLS names the certificate and key files of the admin listener.
@@ -164,6 +213,7 @@ func Default(getenv func(string) string) *Config {
 		UpstreamConnectTimeout: 10 * time.Second,
 		ShutdownTimeout:        30 * time.Second,
 		SMTP:                   SMTP{Port: 587},
+		AuthThrottle:           AuthThrottle{MaxFailures: 10, Window: time.Minute},
 		Fleet:                  Fleet{Role: "sidecar", Stream: "infermeter", Replicas: 1},
 		Upstreams: []Upstream{
 			{Name: "openai", Dialect: "openai", BaseURL: "https://api.openai.com", APIKey: getenv("OPENAI_API_KEY")},

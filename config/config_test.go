@@ -51,6 +51,7 @@ func TestDefault(t *testing.T) {
 		UpstreamConnectTimeout: 10 * time.Second,
 		ShutdownTimeout:        30 * time.Second,
 		SMTP:                   SMTP{Port: 587},
+		AuthThrottle:           AuthThrottle{MaxFailures: 10, Window: time.Minute},
 		Fleet:                  Fleet{Role: "sidecar", Stream: "infermeter", Replicas: 1},
 		Upstreams: []Upstream{
 			{Name: "openai", Dialect: "openai", BaseURL: "https://api.openai.com", APIKey: "sk-o"},

@@ -72,6 +72,15 @@ func (c *Config) Validate() error {
 	if (c.AdminTLS.Cert == "") != (c.AdminTLS.Key == "") {
 		return fmt.Errorf("admin_tls: cert and key must be set together")
 	}
+	if n := c.AuthThrottle.MaxFailures; n < 1 || n > 1_000_000 {
+		return fmt.Errorf("auth_throttle.max_failures: must be 1..1000000, got %d", n)
+	}
+	if w := c.AuthThrottle.Window; w < time.Second || w > 24*time.Hour {
+		return fmt.Errorf("auth_throttle.window: must be 1s..24h, got %s", w)
+	}
+	if _, _, err := c.AuthThrottle.Prefixes(); err != nil {
+		return err
+	}
 	if err := c.Fleet.validate(); err != nil {
 		return err
 	}

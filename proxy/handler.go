@@ -113,7 +113,7 @@ func (p *Proxy) Handler(ctx *fasthttp.RequestCtx) {
 			"no upstream serves this path: use /{upstream}/..., /v1/..., /v1/messages or /v1beta/...")
 		return
 	}
-	if wait, ok := p.opt.AuthLimit.Throttled(ctx.RemoteIP(), start); ok {
+	if wait, ok := p.opt.AuthLimit.Check(ctx, start); ok {
 		p.throttle(ctx, up, wait)
 		return
 	}

@@ -92,7 +92,7 @@ func (p *Proxy) authenticate(ctx *fasthttp.RequestCtx, up *upstream) (*account.M
 	m, ok := p.opt.Accounts.Authenticate(key)
 	if !ok {
 		if len(key) > 0 {
-			p.opt.AuthLimit.Fail(ctx.RemoteIP(), p.now())
+			p.opt.AuthLimit.FailRequest(ctx, p.now())
 		}
 		return nil, false
 	}

@@ -34,7 +34,7 @@ const (
 // by Options.AuthLimit a 429; each answer has the admin API's error shape.
 func (h *Hub) Serve(ctx *fasthttp.RequestCtx) {
 	now := h.opt.Now()
-	if wait, ok := h.opt.AuthLimit.Throttled(ctx.RemoteIP(), now); ok {
+	if wait, ok := h.opt.AuthLimit.Check(ctx, now); ok {
 		secs := strconv.FormatInt(int64((wait+time.Second-1)/time.Second), 10)
 		ctx.Response.Header.Set("Retry-After", secs)
 		fail(ctx, fasthttp.StatusTooManyRequests, "rate_limited",
@@ -44,7 +44,7 @@ func (h *Hub) Serve(ctx *fasthttp.RequestCtx) {
 	m, ok := h.authenticate(ctx)
 	if !ok {
 		if len(ctx.Request.Header.Peek("Authorization")) > 0 || len(ctx.QueryArgs().Peek("token")) > 0 {
-			h.opt.AuthLimit.Fail(ctx.RemoteIP(), now)
+			h.opt.AuthLimit.FailRequest(ctx, now)
 		}
 		fail(ctx, fasthttp.StatusUnauthorized, "unauthorized", "missing or invalid bearer key")
 		return
