@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"debug/elf"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -19,6 +18,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/goccy/go-json"
 
 	"github.com/infermeter/infermeter/examples/simulator/sim"
 )
