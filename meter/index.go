@@ -42,6 +42,7 @@ type slot struct {
 
 const (
 	noSlot    = ^uint32(0)
+	dayBit    = 1 << 31
 	chunkBits = 12
 	chunkSize = 1 << chunkBits
 )
@@ -54,7 +55,10 @@ const (
 type orgIndex struct {
 	org    string
 	slots  map[ckey]uint32
-	chunks [][]slot // chunkSize slots each; only the last one grows
+	chunks [][]slot // hourly cells, chunkSize slots each; only the last one grows
+	// dchunks holds the day cells apart, so that a scan of whole days,
+	// which reads only them, reads dense memory (slot numbers with dayBit).
+	dchunks [][]slot
 	hours  map[int64]*hourBucket
 	days   map[int64]*dayBucket
 	dirty  []uint32 // hourly cells changed since the last successful flush
@@ -75,18 +79,28 @@ func newOrgIndex(org string) *orgIndex {
 }
 
 // at returns slot i. The pointer is valid until the next add.
-func (x *orgIndex) at(i uint32) *slot { return &x.chunks[i>>chunkBits][i&(chunkSize-1)] }
+func (x *orgIndex) at(i uint32) *slot {
+	if i&dayBit != 0 {
+		i &^= dayBit
+		return &x.dchunks[i>>chunkBits][i&(chunkSize-1)]
+	}
+	return &x.chunks[i>>chunkBits][i&(chunkSize-1)]
+}
 
 // add appends a slot for k and returns its number.
 func (x *orgIndex) add(k ckey) uint32 {
-	n := len(x.chunks)
-	if n == 0 || len(x.chunks[n-1]) == chunkSize {
-		x.chunks = append(x.chunks, make([]slot, 0, 8))
+	chunks, bit := &x.chunks, uint32(0)
+	if k.day {
+		chunks, bit = &x.dchunks, dayBit
+	}
+	n := len(*chunks)
+	if n == 0 || len((*chunks)[n-1]) == chunkSize {
+		*chunks = append(*chunks, make([]slot, 0, 8))
 		n++
 	}
-	c := &x.chunks[n-1]
+	c := &(*chunks)[n-1]
 	*c = append(*c, slot{key: k, day: noSlot, pos: noSlot})
-	return uint32((n-1)<<chunkBits + len(*c) - 1)
+	return uint32((n-1)<<chunkBits+len(*c)-1) | bit
 }
 
 // names interns the strings of cell keys: id 0 is "".
