@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -190,6 +191,10 @@ func newApp(cfg *config.Config, opt appOptions) (*app, error) {
 		return nil, err
 	}
 	a.meter.SeedID(st.NewestID())
+	// Loading built the cells through growing maps and slices: hand what
+	// that left behind back to the system now, not after some later GC
+	// cycles (with millions of cells, hundreds of MB of RSS).
+	debug.FreeOSMemory()
 	// Budgets start from the month's stored spend (each org's month, in its
 	// timezone, at the proxy's clock).
 	now := time.Now
