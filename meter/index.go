@@ -59,9 +59,9 @@ type orgIndex struct {
 	// dchunks holds the day cells apart, so that a scan of whole days,
 	// which reads only them, reads dense memory (slot numbers with dayBit).
 	dchunks [][]slot
-	hours  map[int64]*hourBucket
-	days   map[int64]*dayBucket
-	dirty  []uint32 // hourly cells changed since the last successful flush
+	hours   map[int64]*hourBucket
+	days    map[int64]*dayBucket
+	dirty   []uint32 // hourly cells changed since the last successful flush
 }
 
 type hourBucket struct {
