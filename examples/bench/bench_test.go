@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/valyala/fasthttp"
+
+	"github.com/infermeter/infermeter/examples/childproc"
 )
 
 // TestMain lets the test binary serve as the bare proxy process, as the
@@ -119,47 +121,6 @@ func TestBenchName(t *testing.T) {
 	}
 }
 
-func TestParseStatus(t *testing.T) {
-	status := "Name:\tinfermeter\nVmPeak:\t 1268404 kB\nVmHWM:\t   20480 kB\nVmRSS:\t   15360 kB\nThreads:\t7\n"
-	m, err := parseStatus([]byte(status))
-	if err != nil || m.RSS != 15<<20 || m.HWM != 20<<20 {
-		t.Fatalf("parseStatus = %+v, %v", m, err)
-	}
-	if _, err := parseStatus([]byte("VmRSS:\t 12 MB\nVmHWM:\t1 kB\n")); err == nil {
-		t.Fatal("a value not in kB was accepted")
-	}
-	if _, err := parseStatus([]byte("Name:\tx\n")); err == nil {
-		t.Fatal("a status without VmRSS was accepted")
-	}
-	if _, err := readMemory(os.Getpid()); err != nil {
-		t.Skipf("no /proc here: %v", err)
-	}
-}
-
-func TestParseMetrics(t *testing.T) {
-	body := "# HELP x\n# TYPE infermeter_meter_recorded_events_total counter\ninfermeter_meter_recorded_events_total 1234\n" +
-		"infermeter_store_flushed_events_total{org=\"a b\"} 10\ninfermeter_store_flushed_events_total{org=\"c\"} 5\n" +
-		"infermeter_meter_recorded_events_total_other 9\nbroken\n"
-	m := parseMetrics([]byte(body), []string{"infermeter_meter_recorded_events_total", "infermeter_store_flushed_events_total", "absent"})
-	if m["infermeter_meter_recorded_events_total"] != 1234 || m["infermeter_store_flushed_events_total"] != 15 || len(m) != 2 {
-		t.Fatalf("parseMetrics = %v", m)
-	}
-}
-
-func TestMainStack(t *testing.T) {
-	dump := "SIGQUIT: quit\nPC=0x490181 m=0 sigcode=0\n\ngoroutine 0 gp=0x1 m=0 [idle]:\nruntime.futex(0x1)\n\t/x.s:569\n\n" +
-		"goroutine 1 gp=0x3f m=nil [runnable]:\nruntime.mapIterNext(0x3f74662a1710?)\n\t/usr/local/go/src/runtime/map.go:168 +0x25\n" +
-		"github.com/infermeter/infermeter/meter/budget.(*orgBook).member(0x3f, {0x3f, 0xc})\n\t/src/meter/budget/ledger.go:246 +0x1ee\n" +
-		"main.newApp(0x3f, {0x3f?, 0x0?, 0x0?})\n\t/src/app.go:125 +0xac9\n\ngoroutine 2 gp=0x3f [force gc (idle)]:\nruntime.gopark()\n"
-	want := "meter/budget.(*orgBook).member ← main.newApp"
-	if got := mainStack([]byte(dump)); got != want {
-		t.Fatalf("mainStack = %q, want %q", got, want)
-	}
-	if got := mainStack([]byte("nothing")); !strings.Contains(got, "no goroutine 1") {
-		t.Fatalf("mainStack without a dump = %q", got)
-	}
-}
-
 func TestQuantiles(t *testing.T) {
 	d := make([]int64, 0, 1001)
 	for i := 1000; i >= 0; i-- {
@@ -235,7 +196,7 @@ func cannedReport() *report {
 	}
 	r := &report{Date: time.Date(2026, 11, 27, 4, 0, 0, 0, time.UTC), Command: "go run ./examples/bench", Took: 9 * time.Minute,
 		Machine:   machine{CPUs: 2, CPUModel: "AMD EPYC", MemTotal: "23.5 GiB", GoVersion: "go1.26.8", Kernel: "6.18", LoadStart: "1, 1, 1", LoadEnd: "1, 1, 1"},
-		ClosedDur: 3 * time.Second, Rounds: 10, IdleMem: memory{RSS: 15 << 20, HWM: 15 << 20}, AfterLoad: memory{RSS: 40 << 20, HWM: 60 << 20}}
+		ClosedDur: 3 * time.Second, Rounds: 10, IdleMem: childproc.Memory{RSS: 15 << 20, HWM: 15 << 20}, AfterLoad: childproc.Memory{RSS: 40 << 20, HWM: 60 << 20}}
 	for _, kind := range []string{"chat", "stream"} {
 		for _, c := range []int{1, 64} {
 			for i, tg := range []string{"direct", "bare", "bare-proc", "infermeter"} {
@@ -253,8 +214,8 @@ func cannedReport() *report {
 	r.Sustained = &sustainedResult{Batch: 100_000, Batches: 10, Events: 1_000_000, Took: 5 * time.Second, Slowest: 600 * time.Millisecond}
 	r.GoBench = parseGoBench([]byte(goBenchOutput))
 	r.GoBenchCmd = "go test -bench ..."
-	r.Cells = &storeRun{WantCells: 5_000_000, Seed: seedStats{Cells: 5_000_000, Took: time.Minute, FileSize: 500 << 20}, Ready: 20 * time.Second, Mem: memory{RSS: 2 << 30, HWM: 3 << 30}}
-	r.Logs = &storeRun{WantLogs: 10_000_000, Seed: seedStats{Cells: 1_400_000, Logs: 10_000_000, Took: 2 * time.Minute, FileSize: 1 << 30}, Ready: 30 * time.Second, Mem: memory{RSS: 1 << 30, HWM: 2 << 30}}
+	r.Cells = &storeRun{WantCells: 5_000_000, Seed: seedStats{Cells: 5_000_000, Took: time.Minute, FileSize: 500 << 20}, Ready: 20 * time.Second, Mem: childproc.Memory{RSS: 2 << 30, HWM: 3 << 30}}
+	r.Logs = &storeRun{WantLogs: 10_000_000, Seed: seedStats{Cells: 1_400_000, Logs: 10_000_000, Took: 2 * time.Minute, FileSize: 1 << 30}, Ready: 30 * time.Second, Mem: childproc.Memory{RSS: 1 << 30, HWM: 2 << 30}}
 	r.Queries = []queryResult{
 		{Name: "usage, group_by=user (30 days)", Samples: 20, Lat: q(30_000, 60_000), Rows: 200, Bytes: 50_000},
 		{Name: "request logs, first page (100)", Samples: 20, Lat: q(1000, 2000), Rows: 100, Bytes: 50_000},

@@ -34,6 +34,7 @@ import (
 
 	"github.com/valyala/fasthttp"
 
+	"github.com/infermeter/infermeter/examples/childproc"
 	"github.com/infermeter/infermeter/examples/simulator/sim"
 )
 
@@ -419,10 +420,10 @@ func (h *harness) proxyRuns() {
 	}
 	defer c.stop()
 	time.Sleep(time.Second) // let the start settle
-	if h.r.IdleMem, err = c.memory(); err != nil {
+	if h.r.IdleMem, err = c.Memory(); err != nil {
 		h.note("proxy: %s", err)
 	}
-	h.o.Logf("infermeter ready in %s, idle RSS %s", c.readyAfter.Round(time.Millisecond), fmtMB(float64(h.r.IdleMem.RSS)))
+	h.o.Logf("infermeter ready in %s, idle RSS %s", c.ReadyAfter.Round(time.Millisecond), fmtMB(float64(h.r.IdleMem.RSS)))
 	targets := []target{
 		{Name: "direct", Addr: h.simAddr},
 		{Name: "bare", Addr: bareAddr},
@@ -433,7 +434,7 @@ func (h *harness) proxyRuns() {
 		defer bp.stop()
 		targets = append(targets, target{Name: "bare-proc", Addr: bp.addr})
 	}
-	targets = append(targets, target{Name: "infermeter", Addr: c.proxyAddr})
+	targets = append(targets, target{Name: "infermeter", Addr: c.ProxyAddr})
 	for i := range targets {
 		targets[i].hc = newClient(targets[i].Addr, 256)
 		defer targets[i].hc.CloseIdleConnections()
@@ -446,20 +447,20 @@ func (h *harness) proxyRuns() {
 	// so that its RSS is that of a steady rate, not what a burst of 64
 	// closed-loop clients and 512 streams left behind (AfterLoad, taken at
 	// the end, shows that).
-	open := newClient(c.proxyAddr, h.o.Workers)
+	open := newClient(c.ProxyAddr, h.o.Workers)
 	defer open.CloseIdleConnections()
 	for _, rate := range h.o.Rates {
 		var peak int64
 		var mu sync.Mutex
 		sample := func() {
-			if m, err := c.memory(); err == nil {
+			if m, err := c.Memory(); err == nil {
 				mu.Lock()
 				peak = max(peak, m.RSS)
 				mu.Unlock()
 			}
 		}
 		h.o.Logf("open loop %s for %s", fmtRate(rate), h.o.OpenDur)
-		o := runOpen(open, c.proxyAddr, rate, h.o.OpenDur, h.o.Workers, 10*time.Second, sample)
+		o := runOpen(open, c.ProxyAddr, rate, h.o.OpenDur, h.o.Workers, 10*time.Second, sample)
 		o.PeakRSS = peak
 		h.o.Logf("open loop %s: achieved %s, p50 %s p99 %s, late %d, errors %d, peak RSS %s", fmtRate(rate), fmtRate(o.Achieved),
 			fmtUS(o.Lat.P50), fmtUS(o.Lat.P99), o.Late, o.Errors, fmtMB(float64(peak)))
@@ -472,10 +473,10 @@ func (h *harness) proxyRuns() {
 	h.o.Logf("%d concurrent streams, direct then through infermeter", h.o.Streams)
 	sd := runStreams(h.simAddr, h.o.Streams, 20, 20*time.Millisecond, 60*time.Second)
 	h.r.StreamsDirect = &sd
-	s := runStreams(c.proxyAddr, h.o.Streams, 20, 20*time.Millisecond, 60*time.Second)
+	s := runStreams(c.ProxyAddr, h.o.Streams, 20, 20*time.Millisecond, 60*time.Second)
 	h.r.Streams = &s
 
-	if h.r.AfterLoad, err = c.memory(); err != nil {
+	if h.r.AfterLoad, err = c.Memory(); err != nil {
 		h.note("proxy: %s", err)
 	}
 	// Every request infermeter answered must be metered and flushed.
@@ -578,7 +579,7 @@ func (h *harness) seededRuns(step func(string, func())) {
 			c := h.seededChild(h.r.Logs, logsDir, h.o.Logs+1_000_000, h.left()-30*time.Second)
 			if c != nil {
 				h.o.Logf("analytics queries, %d samples each", h.o.Samples)
-				h.r.Queries = runAnalytics(c.adminAddr, h.r.Logs.Seed.DeepCursor, h.o.Samples, h.o.QueryTime)
+				h.r.Queries = runAnalytics(c.AdminAddr, h.r.Logs.Seed.DeepCursor, h.o.Samples, h.o.QueryTime)
 				for _, q := range h.r.Queries {
 					h.o.Logf("%s: p50 %s p99 %s %s", q.Name, fmtMS(q.Lat.P50), fmtMS(q.Lat.P99), q.Err)
 				}
@@ -594,7 +595,7 @@ func (h *harness) seededChild(sr *storeRun, dir string, maxLogs int, timeout tim
 	timeout = max(timeout, 45*time.Second)
 	c, err := startChild(childConfig{Bin: h.bin, Dir: dir, SimAddr: h.simAddr, MaxLogs: maxLogs}, timeout)
 	if err != nil {
-		var nr *notReadyError
+		var nr *childproc.NotReadyError
 		if errors.As(err, &nr) {
 			sr.Mem, sr.NotReady, sr.Ready = nr.Mem, true, nr.Timeout
 		}
@@ -602,12 +603,12 @@ func (h *harness) seededChild(sr *storeRun, dir string, maxLogs int, timeout tim
 		h.note("%s", err)
 		return nil
 	}
-	sr.Ready = c.readyAfter
+	sr.Ready = c.ReadyAfter
 	time.Sleep(2 * time.Second) // let the load settle
-	if sr.Mem, err = c.memory(); err != nil {
+	if sr.Mem, err = c.Memory(); err != nil {
 		sr.Err = err.Error()
 	}
-	h.o.Logf("infermeter on %s: ready in %s, RSS %s (peak %s)", dir, c.readyAfter.Round(time.Millisecond), fmtMB(float64(sr.Mem.RSS)), fmtMB(float64(sr.Mem.HWM)))
+	h.o.Logf("infermeter on %s: ready in %s, RSS %s (peak %s)", dir, c.ReadyAfter.Round(time.Millisecond), fmtMB(float64(sr.Mem.RSS)), fmtMB(float64(sr.Mem.HWM)))
 	return c
 }
 

@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/infermeter/infermeter/examples/childproc"
 )
 
 // report is everything one run measured. A nil or zero part was not
@@ -29,8 +31,8 @@ type report struct {
 	// StreamsDirect is the same check straight to the simulator.
 	StreamsDirect *streamsResult
 	Open          []openResult
-	IdleMem       memory // right after start, empty store
-	AfterLoad     memory // after every proxy run
+	IdleMem       childproc.Memory // right after start, empty store
+	AfterLoad     childproc.Memory // after every proxy run
 	ProxyNotes    []string
 
 	// Metered is what infermeter counted of the proxy runs.
@@ -65,8 +67,8 @@ type metered struct {
 type storeRun struct {
 	WantCells, WantLogs int
 	Seed                seedStats
-	Ready               time.Duration // from exec to /readyz 200 (NotReady: the time given)
-	Mem                 memory        // after readiness settled (NotReady: when given up)
+	Ready               time.Duration    // from exec to /readyz 200 (NotReady: the time given)
+	Mem                 childproc.Memory // after readiness settled (NotReady: when given up)
 	// NotReady tells that infermeter was still starting when given up.
 	NotReady bool
 	Err      string

@@ -157,7 +157,7 @@ func run(ctx context.Context, f flags, w io.Writer) (bool, error) {
 		Rate: f.rate, StreamShare: f.streamShare, Concurrency: f.concurrency, Keys: soakKeys, Seed: f.seed,
 	}
 	fmt.Fprintf(w, "soak: %.0f req/s for %s (%.0f%% streamed) through infermeter (pid %d, max_logs %d) to the simulator\n",
-		f.rate, f.duration, 100*f.streamShare, c.cmd.Process.Pid, f.maxLogs)
+		f.rate, f.duration, 100*f.streamShare, c.Cmd.Process.Pid, f.maxLogs)
 	fmt.Fprintf(w, "soak: a line every %s; samples every %s; verdict on the samples after a warm-up of %s\n",
 		p.Interval, p.SampleEvery, warmup)
 
@@ -166,12 +166,12 @@ func run(ctx context.Context, f flags, w io.Writer) (bool, error) {
 	defer cancel()
 	go func() {
 		select {
-		case <-c.exited:
+		case <-c.Exited():
 			cancel()
 		case <-ctx.Done():
 		}
 	}()
-	res := drive(ctx, p, c.proxyAddr, c.sample, w)
+	res := drive(ctx, p, c.ProxyAddr, c.sample, w)
 	cancel()
 
 	var problems []string
@@ -179,11 +179,11 @@ func run(ctx context.Context, f flags, w io.Writer) (bool, error) {
 		fmt.Fprintln(w, m)
 	}
 	select {
-	case <-c.exited:
-		problems = append(problems, fmt.Sprintf("infermeter exited during the run (%v); log: %s", c.waitErr, c.logTail()))
+	case <-c.Exited():
+		problems = append(problems, fmt.Sprintf("infermeter exited during the run (%v); log: %s", c.WaitErr(), c.LogTail()))
 	default:
 		if err := c.stop(); err != nil {
-			problems = append(problems, fmt.Sprintf("infermeter did not shut down cleanly: %s; log: %s", err, c.logTail()))
+			problems = append(problems, fmt.Sprintf("infermeter did not shut down cleanly: %s; log: %s", err, c.LogTail()))
 		}
 	}
 	if res.SampleErr != nil {

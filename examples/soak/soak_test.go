@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/infermeter/infermeter/examples/childproc"
 	"github.com/infermeter/infermeter/examples/simulator/sim"
 )
 
@@ -38,8 +39,8 @@ func TestDrive(t *testing.T) {
 		if err != nil {
 			return sample{}, err
 		}
-		rss, err := parseVmRSS(b)
-		return sample{RSS: rss, Goroutines: float64(calls), Heap: 1 << 20}, err
+		m, err := childproc.ParseStatus(b)
+		return sample{RSS: m.RSS, Goroutines: float64(calls), Heap: 1 << 20}, err
 	}
 	var out bytes.Buffer
 	res := drive(context.Background(), p, ln.Addr().String(), sampleFn, &out)
@@ -212,31 +213,6 @@ func TestAutoWarmup(t *testing.T) {
 		if got := autoWarmup(c.d, c.rate, c.maxLogs); got != c.want {
 			t.Errorf("autoWarmup(%s, %v, %d) = %s, want %s", c.d, c.rate, c.maxLogs, got, c.want)
 		}
-	}
-}
-
-func TestParseVmRSS(t *testing.T) {
-	got, err := parseVmRSS([]byte("Name:\tinfermeter\nVmHWM:\t  130000 kB\nVmRSS:\t  123456 kB\nThreads:\t14\n"))
-	if err != nil || got != 123456<<10 {
-		t.Errorf("parseVmRSS = %d, %v; want %d", got, err, 123456<<10)
-	}
-	for _, in := range []string{"Name:\tx\n", "VmRSS:\t12 MB\n", "VmRSS:\tx kB\n"} {
-		if _, err := parseVmRSS([]byte(in)); err == nil {
-			t.Errorf("parseVmRSS(%q): no error", in)
-		}
-	}
-}
-
-func TestMetricValue(t *testing.T) {
-	body := []byte("# HELP x\ngo_goroutines_extra 9\ngo_goroutines 42\nprocess_resident_memory_bytes 1.5e+07\n")
-	if v, ok := metricValue(body, "go_goroutines"); !ok || v != 42 {
-		t.Errorf("go_goroutines = %v, %t; want 42", v, ok)
-	}
-	if v, ok := metricValue(body, "process_resident_memory_bytes"); !ok || v != 1.5e7 {
-		t.Errorf("process_resident_memory_bytes = %v, %t; want 1.5e7", v, ok)
-	}
-	if _, ok := metricValue(body, "missing"); ok {
-		t.Error("missing metric found")
 	}
 }
 
