@@ -68,6 +68,14 @@ orgs:
     members:
       - {id: eve, email: eve@globex.example, department: ops, role: admin, api_key: %q}
 %s`, dataDir, base, base, base, keyAlice, keyBob, keyEve, extra)
+	return loadTestYAML(t, y)
+}
+
+// loadTestYAML writes a config file of y and loads it through config.Load,
+// as the binary does, with the upstream keys of the tests as ${OK}, ${AK}
+// and ${GK}.
+func loadTestYAML(t testing.TB, y string) *config.Config {
+	t.Helper()
 	path := filepath.Join(t.TempDir(), "infermeter.yaml")
 	if err := os.WriteFile(path, []byte(y), 0o600); err != nil {
 		t.Fatal(err)

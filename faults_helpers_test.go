@@ -9,8 +9,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"os"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -351,14 +349,5 @@ orgs:
     members:
       - {id: alice, email: alice@acme.example, department: research, role: admin, billing_mode: org_pays, api_key: %q}
 `, dataDir, timeout.String(), simBase, simBase, simBase, faultBase, deadBase, keyAlice)
-	path := filepath.Join(t.TempDir(), "infermeter.yaml")
-	if err := os.WriteFile(path, []byte(y), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	env := map[string]string{"OK": keyOpenAI, "AK": keyAnthropic, "GK": keyGemini}
-	cfg, err := config.Load(path, func(k string) string { return env[k] })
-	if err != nil {
-		t.Fatalf("cannot load the fault test config: %s", err)
-	}
-	return cfg
+	return loadTestYAML(t, y)
 }

@@ -21,11 +21,17 @@ import (
 // end of each batch's journal command (journalEnd[k] for batch k+1) and
 // the events.
 func faultFile(t *testing.T, batches, per int) (full []byte, sizes, journalEnd []int64, evs []meter.Event) {
+	return faultFileWith(t, Options{}, batches, per, 9)
+}
+
+// faultFileWith is faultFile for a store opened with opt and events of
+// genEvents' seed.
+func faultFileWith(t *testing.T, opt Options, batches, per int, seed uint64) (full []byte, sizes, journalEnd []int64, evs []meter.Event) {
 	t.Helper()
 	dir := t.TempDir()
 	path := filepath.Join(dir, FileName)
-	s := openTest(t, dir, Options{})
-	evs = genEvents("acme", baseID, batches*per, 9)
+	s := openTest(t, dir, opt)
+	evs = genEvents("acme", baseID, batches*per, seed)
 	fi, err := os.Stat(path)
 	if err != nil {
 		t.Fatal(err)
@@ -219,7 +225,7 @@ func storeContents(t *testing.T, dir string) (string, error) {
 
 func damagedValues(t *testing.T, legacy bool) {
 	const batches, per, flips = 8, 25, 60
-	full, sizes := faultFileSchema(t, batches, per, legacy)
+	full, sizes, _, _ := faultFileWith(t, Options{legacySchema: legacy}, batches, per, 9)
 	dir := t.TempDir()
 	if err := os.WriteFile(filepath.Join(dir, FileName), full, 0o600); err != nil {
 		t.Fatal(err)
@@ -276,42 +282,6 @@ func damagedValues(t *testing.T, legacy bool) {
 	if !legacy && refused == 0 {
 		t.Errorf("no change refused: none hit a value the store holds")
 	}
-}
-
-// faultFileSchema is faultFile, for a store of schema version 1 when legacy.
-func faultFileSchema(t *testing.T, batches, per int, legacy bool) (full []byte, sizes []int64) {
-	t.Helper()
-	if !legacy {
-		full, sizes, _, _ = faultFile(t, batches, per)
-		return full, sizes
-	}
-	dir := t.TempDir()
-	path := filepath.Join(dir, FileName)
-	s := openTest(t, dir, Options{legacySchema: true})
-	evs := genEvents("acme", baseID, batches*per, 9)
-	size := func() int64 {
-		fi, err := os.Stat(path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return fi.Size()
-	}
-	sizes = append(sizes, size())
-	for k := range batches {
-		cell := meter.CellRecord{Key: meter.CellKey{Org: "acme", Hour: 1}, Cell: meter.Cell{Requests: int64((k + 1) * per)}}
-		if err := s.Apply([]meter.CellRecord{cell}, evs[k*per:(k+1)*per]); err != nil {
-			t.Fatal(err)
-		}
-		sizes = append(sizes, size())
-	}
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
-	}
-	full, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return full, sizes
 }
 
 // commandFraming returns the offsets (from base) of the framing bytes of

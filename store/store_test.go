@@ -486,33 +486,9 @@ func TestOpenErrors(t *testing.T) {
 // as a crash in the middle of a write would, and checks that it reopens
 // with every batch before the tear intact, logs and cells agreeing.
 func TestTruncatedFile(t *testing.T) {
-	src := t.TempDir()
-	path := filepath.Join(src, FileName)
-	s := openTest(t, src, Options{})
 	const batches, per = 6, 40
-	evs := genEvents("acme", baseID, batches*per, 5)
-	sizes := []int64{}
-	fi, _ := os.Stat(path)
-	sizes = append(sizes, fi.Size())
-	for k := range batches {
-		// The cell counts every event so far: cells and logs must agree.
-		cell := meter.CellRecord{Key: meter.CellKey{Org: "acme", Hour: 1}, Cell: meter.Cell{Requests: int64((k + 1) * per)}}
-		if err := s.Apply([]meter.CellRecord{cell}, evs[k*per:(k+1)*per]); err != nil {
-			t.Fatal(err)
-		}
-		fi, err := os.Stat(path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		sizes = append(sizes, fi.Size())
-	}
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
-	}
-	full, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	// The cell counts every event so far: cells and logs must agree.
+	full, sizes, _, evs := faultFileWith(t, Options{}, batches, per, 5)
 	// state returns how many batches the store holds, checking that logs
 	// and cells agree and that the logs are exactly the first ones.
 	state := func(dir string) int {
