@@ -144,8 +144,11 @@ func FuzzDecodeBlock(f *testing.F) {
 	d := newDict()
 	f.Add(encodeEvents(f, d, []meter.Event{fullEvent(baseID)}))
 	f.Add(encodeEvents(f, d, genEvents("acme", baseID, 5, 4)))
+	f.Add(encodeEvents(f, d, []meter.Event{originEvent(baseID)}))
+	f.Add(encodeEvents(f, d, []meter.Event{originEvent(baseID), fullEvent(baseID + 7)}))
 	f.Add("")
 	f.Add("\x01\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01")
+	f.Add("\x01\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x40\x00\x00\x00\x00\x00\x00\x00")
 	f.Fuzz(func(t *testing.T, v string) {
 		recs, err := decodeBlock(nil, baseID, v)
 		if err != nil {
@@ -160,6 +163,9 @@ func FuzzDecodeBlock(f *testing.F) {
 			t.Fatalf("round trip = %+v, %v; want %+v", again, err, recs)
 		}
 		for i := range recs {
+			if recs[i].origin == 0 && recs[i].originID != 0 {
+				t.Fatalf("origin id %d without an origin", recs[i].originID)
+			}
 			_, _ = recs[i].event("o", d.snapshot())
 		}
 	})

@@ -49,32 +49,6 @@ func TestCodecOrigin(t *testing.T) {
 	}
 }
 
-func FuzzDecodeBlockOrigin(f *testing.F) {
-	d := newDict()
-	f.Add(encodeEvents(f, d, []meter.Event{originEvent(baseID)}))
-	f.Add(encodeEvents(f, d, []meter.Event{originEvent(baseID), fullEvent(baseID + 7)}))
-	f.Add("\x01\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x40\x00\x00\x00\x00\x00\x00\x00")
-	f.Fuzz(func(t *testing.T, v string) {
-		recs, err := decodeBlock(nil, baseID, v)
-		if err != nil {
-			if !errors.Is(err, ErrCorrupt) || len(recs) != 0 {
-				t.Fatalf("err = %v with %d records", err, len(recs))
-			}
-			return
-		}
-		again, err := decodeBlock(nil, baseID, string(encodeBlock(nil, recs)))
-		if err != nil || !reflect.DeepEqual(again, recs) {
-			t.Fatalf("round trip = %+v, %v; want %+v", again, err, recs)
-		}
-		for i := range recs {
-			if recs[i].origin == 0 && recs[i].originID != 0 {
-				t.Fatalf("origin id %d without an origin", recs[i].originID)
-			}
-			_, _ = recs[i].event("o", d.snapshot())
-		}
-	})
-}
-
 func TestFollow(t *testing.T) {
 	dir := t.TempDir()
 	s := openTest(t, dir, Options{})
