@@ -175,16 +175,6 @@ func (m *Meter) compact(k *CellKey) ckey {
 	}
 }
 
-// expand writes the CellKey of k, a key of org's index, into out.
-func (m *Meter) expand(org string, k *ckey, out *CellKey) {
-	l := m.names.list
-	*out = CellKey{
-		Org: org, User: l[k.user], Model: l[k.model], Department: l[k.dept],
-		BillingMode: l[k.billing], Tags: l[k.tags],
-		Category: k.cat, ErrorType: k.err, Hour: k.hour,
-	}
-}
-
 // expander writes CellKeys for a run of keys of one org, looking up only
 // the names that changed since the previous key (in a scan most do not).
 type expander struct {

@@ -288,12 +288,8 @@ func (m *Meter) aggregate(batch []Event) {
 // keyOfEvent returns the key of the hourly cell of ev in x, its org. The
 // caller holds the write lock.
 func (m *Meter) keyOfEvent(x *orgIndex, ev *Event) ckey {
-	n := &m.names
-	return ckey{
-		user: n.id(ev.User), model: n.id(ev.Model), dept: n.id(ev.Department),
-		billing: n.id(ev.BillingMode), tags: n.id(ev.Tags),
-		cat: ev.Category, err: ev.ErrorType, hour: HourStart(ev.Time, m.location(x.org)),
-	}
+	k := KeyOf(ev, m.location(x.org))
+	return m.compact(&k)
 }
 
 // KeyOf returns the key of the hourly cell that aggregates ev, for an org
@@ -324,10 +320,10 @@ func (m *Meter) flush() {
 	cells := make([]CellRecord, 0, m.ndirty)
 	m.mu.RLock()
 	for _, x := range m.dirtyOrgs {
+		e := m.expander(x.org)
 		for _, i := range x.dirty {
 			s := x.at(i)
-			cells = append(cells, CellRecord{Cell: s.cell})
-			m.expand(x.org, &s.key, &cells[len(cells)-1].Key)
+			cells = append(cells, CellRecord{Key: *e.expand(&s.key), Cell: s.cell})
 		}
 	}
 	m.mu.RUnlock()
