@@ -172,15 +172,21 @@ func (o *OwnSpend) Seed(cells iter.Seq2[*meter.CellKey, *meter.Cell], loc func(o
 		}
 		since = n
 	}
+	wholeOrg := map[string]bool{} // the month computed once per org, not per cell
 	whole := func(org string) bool {
-		l := time.UTC
-		if loc != nil {
-			if x := loc(org); x != nil {
-				l = x
+		w, ok := wholeOrg[org]
+		if !ok {
+			l := time.UTC
+			if loc != nil {
+				if x := loc(org); x != nil {
+					l = x
+				}
 			}
+			y, m, _ := now.In(l).Date()
+			w = since <= time.Date(y, m, 1, 0, 0, 0, 0, l).Unix()
+			wholeOrg[org] = w
 		}
-		y, m, _ := now.In(l).Date()
-		return since <= time.Date(y, m, 1, 0, 0, 0, 0, l).Unix()
+		return w
 	}
 	o.ledger.Seed(func(yield func(*meter.CellKey, *meter.Cell) bool) {
 		for k, c := range cells {

@@ -47,7 +47,7 @@ func (s *Store) unseal(key, v string) (string, error) {
 		return "", fmt.Errorf("%w: the value of %s is %d bytes, shorter than its checksum", ErrCorrupt, keyName(key), len(v))
 	}
 	body := v[:len(v)-sealLen]
-	if got, want := binary.BigEndian.Uint32([]byte(v[len(body):])), sealSum(key, body); got != want {
+	if got, want := binary.BigEndian.Uint32(bytesOf(v[len(body):])), sealSum(key, body); got != want {
 		return "", fmt.Errorf("%w: the value of %s fails its checksum (%08x, computed %08x)", ErrCorrupt, keyName(key), got, want)
 	}
 	return body, nil
